@@ -1,0 +1,92 @@
+"""Per-path building blocks shared by the loss kernels."""
+
+from __future__ import annotations
+
+import math
+
+from kernels._jit import jit
+
+# Keep in step with stress/compile.py.
+TARGET_OBLIGOR = 0
+LGD_FIXED = 0
+LGD_BETA = 1
+LGD_COLLATERAL = 2
+
+_SQRT_HALF = math.sqrt(0.5)
+
+
+@jit
+def normal_cdf(x):
+    """Φ(x) via erfc, accurate in the far lower tail where 1 + erf would cancel."""
+    return 0.5 * math.erfc(-x * _SQRT_HALF)
+
+
+@jit
+def systematic(loadings, row, factors, path):
+    """a·Y for one obligor or pool (``loadings[row]``) on one path (``factors[path]``)."""
+    acc = 0.0
+    for j in range(factors.shape[1]):
+        acc += loadings[row, j] * factors[path, j]
+    return acc
+
+
+@jit
+def collateral_lgd(base, sensitivity, factor_value):
+    """LGD rising as the collateral factor falls, clipped to [0, 1]."""
+    value = base - sensitivity * factor_value
+    return min(1.0, max(0.0, value))
+
+
+@jit
+def lgd_draw(rng, kind, p1, p2, factor, factors, path):
+    """The LGD of one defaulted exposure on an obligor (draws only for Beta LGDs)."""
+    if kind == LGD_BETA:
+        return rng.beta(p1, p2)
+    if kind == LGD_COLLATERAL:
+        return collateral_lgd(p1, p2, factors[path, factor])
+    return p1
+
+
+@jit
+def lgd_mean(kind, p1, p2, factor, factors, path):
+    """The conditional mean LGD given the factors, used for exposures on granular pools.
+
+    Per-name LGD noise averages out across a pool's defaults, so a pool carries its
+    conditional mean: the Beta mean, or the collateral-linked value on the path.
+    """
+    if kind == LGD_BETA:
+        return p1 / (p1 + p2)
+    if kind == LGD_COLLATERAL:
+        return collateral_lgd(p1, p2, factors[path, factor])
+    return p1
+
+
+@jit
+def aggregate_path(
+    path,
+    exposure_loss,
+    exposure_class,
+    holding_indptr,
+    holding_exposure,
+    holding_share,
+    out_system,
+    out_class,
+    out_institution,
+):
+    """Sum one path's exposure losses into system, class and institution totals.
+
+    ``out_class[path]`` and ``out_institution[path]`` are overwritten, not accumulated, so
+    output buffers need no zeroing.
+    """
+    total = 0.0
+    for c in range(out_class.shape[1]):
+        out_class[path, c] = 0.0
+    for e in range(exposure_loss.shape[0]):
+        total += exposure_loss[e]
+        out_class[path, exposure_class[e]] += exposure_loss[e]
+    out_system[path] = total
+    for i in range(out_institution.shape[1]):
+        acc = 0.0
+        for h in range(holding_indptr[i], holding_indptr[i + 1]):
+            acc += holding_share[h] * exposure_loss[holding_exposure[h]]
+        out_institution[path, i] = acc

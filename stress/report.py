@@ -1,0 +1,187 @@
+"""Human reports of a run directory: tables, Markdown or JSON from ``summary.parquet``.
+
+Every number printed comes from ``summary.parquet``; the report prints the command that
+reproduces the run beside it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import pyarrow.parquet as pq
+
+from stress.exceptions import RunDirError
+
+Format = Literal["table", "markdown", "json"]
+SCOPE_TITLES = {
+    "system": "System",
+    "institution": "Institutions",
+    "type": "Institution types",
+    "class": "Exposure classes",
+}
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    manifest: dict[str, Any]
+    rows: list[dict[str, Any]]
+
+    def levels(self) -> list[float]:
+        return sorted({r["level"] for r in self.rows if r["level"] is not None})
+
+    def names(self, scope: str) -> list[str]:
+        seen: dict[str, None] = {}
+        for r in self.rows:
+            if r["scope"] == scope:
+                seen.setdefault(r["name"], None)
+        return list(seen)
+
+    def get(self, scope: str, name: str, metric: str, level: float | None = None):
+        for r in self.rows:
+            if (r["scope"], r["name"], r["metric"]) == (scope, name, metric) and (
+                level is None or r["level"] == level
+            ):
+                return r
+        return None
+
+
+def load_run(run_dir: str | Path) -> RunSummary:
+    """Read a completed run's manifest and summary; refuse anything else with a clear error."""
+    folder = Path(run_dir)
+    manifest_path = folder / "manifest.json"
+    if not folder.is_dir():
+        raise RunDirError(f"{folder}: no such run directory")
+    if not manifest_path.is_file():
+        raise RunDirError(f"{folder}: no manifest.json, so not a finished ai-stress run")
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as err:
+        raise RunDirError(f"{manifest_path}: cannot be read ({err})") from None
+    status = manifest.get("status")
+    if status != "complete":
+        detail = f": {manifest['error']}" if manifest.get("error") else ""
+        raise RunDirError(f"{folder}: the run did not complete (status {status!r}{detail})")
+    try:
+        rows = pq.read_table(folder / "summary.parquet").to_pylist()
+    except (OSError, ValueError) as err:
+        raise RunDirError(f"{folder / 'summary.parquet'}: cannot be read ({err})") from None
+    return RunSummary(manifest=manifest, rows=rows)
+
+
+def format_amount(value: float | None) -> str:
+    """Compact amounts: 1.23bn, 456.7m, 12.0k; probabilities use :func:`format_probability`."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    magnitude = abs(value)
+    for size, suffix in ((1e12, "tn"), (1e9, "bn"), (1e6, "m"), (1e3, "k")):
+        if magnitude >= size:
+            return f"{value / size:.4g}{suffix}"
+    return f"{value:.4g}"
+
+
+def format_probability(value: float | None) -> str:
+    if value is None:
+        return "–"
+    return f"{100 * value:.3g}%"
+
+
+def _cell(row: dict[str, Any] | None, probability: bool = False) -> str:
+    if row is None:
+        return ""
+    fmt = format_probability if probability else format_amount
+    text = fmt(row["value"])
+    if row["std_error"] is not None:
+        text += f" ± {fmt(row['std_error'])}"
+    return text
+
+
+def _level_name(level: float) -> str:
+    return f"{100 * level:g}%"
+
+
+def scope_table(summary: RunSummary, scope: str) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of one scope: EL, SD, VaR and ES at every level, PD where defined."""
+    levels = summary.levels()
+    header = ["name", "EL", "SD"]
+    header += [f"VaR {_level_name(a)}" for a in levels]
+    header += [f"ES {_level_name(a)}" for a in levels]
+    with_pd = any(r["scope"] == scope and r["metric"] == "p_default" for r in summary.rows)
+    if with_pd:
+        header.append("P(default)")
+    body = []
+    for name in summary.names(scope):
+        line = [name, _cell(summary.get(scope, name, "el")), _cell(summary.get(scope, name, "sd"))]
+        line += [_cell(summary.get(scope, name, "var", a)) for a in levels]
+        line += [_cell(summary.get(scope, name, "es", a)) for a in levels]
+        if with_pd:
+            line.append(_cell(summary.get(scope, name, "p_default"), probability=True))
+        body.append(line)
+    return header, body
+
+
+def _heading(summary: RunSummary) -> list[str]:
+    m = summary.manifest
+    scenario = m["scenario"]
+    copula = m["copula"] + (f" (ν = {m['dof']:g})" if m.get("dof") else "")
+    return [
+        f"ai-stress run of scenario {scenario['name']!r} ({scenario['hash'][:12]})",
+        f"{m['paths']:,} paths, seed {m['seed']}, block size {m['block_size']:,}, "
+        f"{copula} copula, estimator {m['estimator']}, kernel {m['kernel']}",
+        "Values ± Monte Carlo standard errors (batch means over blocks for SD, VaR and ES).",
+        f"Reproduce: {m['command']}",
+    ]
+
+
+def render_markdown(summary: RunSummary) -> str:
+    lines = [f"# {_heading(summary)[0]}", ""]
+    lines += [f"{line}  " for line in _heading(summary)[1:]]
+    for scope, title in SCOPE_TITLES.items():
+        header, body = scope_table(summary, scope)
+        if not body:
+            continue
+        lines += ["", f"## {title}", "", "| " + " | ".join(header) + " |"]
+        lines.append("|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|")
+        lines += ["| " + " | ".join(row) + " |" for row in body]
+    return "\n".join(lines) + "\n"
+
+
+def render_json(summary: RunSummary) -> str:
+    return json.dumps({"manifest": summary.manifest, "summary": summary.rows}, indent=2) + "\n"
+
+
+def print_table(summary: RunSummary) -> None:
+    """Print rich tables to the terminal (plain text when not a terminal)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    if not console.is_terminal:
+        # Piped output has no width to fit; keep rows whole instead of wrapping at 80.
+        console = Console(width=200)
+    for i, line in enumerate(_heading(summary)):
+        console.print(line, style="bold" if i == 0 else None, markup=False, highlight=False)
+    for scope, title in SCOPE_TITLES.items():
+        header, body = scope_table(summary, scope)
+        if not body:
+            continue
+        table = Table(title=title, title_justify="left", show_lines=False)
+        for j, column in enumerate(header):
+            table.add_column(column, justify="left" if j == 0 else "right", no_wrap=j == 0)
+        for row in body:
+            table.add_row(*row)
+        console.print(table)
+
+
+def report(run_dir: str | Path, fmt: Format = "table") -> str | None:
+    """Render a run's report; returns the text for markdown and json, prints tables."""
+    summary = load_run(run_dir)
+    if fmt == "markdown":
+        return render_markdown(summary)
+    if fmt == "json":
+        return render_json(summary)
+    print_table(summary)
+    return None

@@ -1,0 +1,319 @@
+"""A batch run: scenario in, run directory out (shared/SPEC.md §5).
+
+:func:`run_scenario` is what ``ai-stress run`` calls. Everything that can be refused is
+refused before a byte is written: the scenario is validated, the options checked, and the
+output directory must be empty unless ``overwrite`` is asked for (and then it must hold an
+ai-stress run and nothing else). Parts are written as blocks finish; ``manifest.json`` is
+written last and says whether the run completed.
+"""
+
+from __future__ import annotations
+
+import platform
+import shlex
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numba
+import numpy as np
+import pyarrow as pa
+import scipy
+
+from stress import __version__
+from stress import io as sio
+from stress.compile import Portfolio, compile_scenario
+from stress.engine import default_threads, iter_blocks, plan_blocks
+from stress.exceptions import OptionError, OutputError
+from stress.metrics import Column, LossAccumulator, probability_rows
+from stress.scenario import Scenario, load_scenario, shipped_scenarios
+from stress.tomlwrite import dumps
+
+RUN_ENTRIES = ("manifest.json", "scenario.toml", "summary.parquet", "paths", "institutions")
+ESTIMATOR = "mc"
+KERNEL = "reference"
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Options of a run after defaults from the scenario are filled in."""
+
+    paths: int
+    seed: int
+    block_size: int
+    threads: int
+
+
+@dataclass(frozen=True)
+class RunResult:
+    out: Path
+    manifest: dict[str, Any]
+
+
+def resolve_options(
+    scenario: Scenario,
+    paths: int | None = None,
+    seed: int | None = None,
+    block_size: int | None = None,
+    threads: int | None = None,
+) -> RunOptions:
+    """Fill options from the scenario's ``[simulation]`` table and check them."""
+    sim = scenario.model.simulation
+    options = RunOptions(
+        paths=sim.paths if paths is None else paths,
+        seed=sim.seed if seed is None else seed,
+        block_size=sim.block_size if block_size is None else block_size,
+        threads=default_threads() if threads is None else threads,
+    )
+    for name, value, low in (
+        ("--paths", options.paths, 1),
+        ("--seed", options.seed, 0),
+        ("--block-size", options.block_size, 1),
+        ("--threads", options.threads, 1),
+    ):
+        if value < low:
+            raise OptionError(f"{name}: must be at least {low} (got {value})")
+    return options
+
+
+def prepare_output(out: Path, overwrite: bool) -> None:
+    """Make ``out`` ready for a new run, or refuse without touching anything."""
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"{out}: exists and is not a directory")
+    if out.is_dir():
+        entries = sorted(p.name for p in out.iterdir())
+        if entries and not overwrite:
+            raise OutputError(
+                f"{out}: directory is not empty; pass --overwrite to replace the run in it "
+                "or choose another --out"
+            )
+        foreign = [e for e in entries if e not in RUN_ENTRIES and not _is_temporary(e)]
+        if foreign:
+            shown = ", ".join(foreign[:5]) + (" ..." if len(foreign) > 5 else "")
+            raise OutputError(
+                f"{out}: --overwrite only replaces an ai-stress run, and this directory also "
+                f"holds {shown}; nothing was deleted"
+            )
+        for entry in entries:
+            target = out / entry
+            if target.is_dir():
+                shutil.rmtree(target)
+            else:
+                target.unlink()
+    out.mkdir(parents=True, exist_ok=True)
+
+
+def _is_temporary(name: str) -> bool:
+    return name.startswith(".") and name.endswith(".tmp")
+
+
+def loss_columns(portfolio: Portfolio) -> list[Column]:
+    """The loss series summarised by a run, in the order of :func:`loss_matrix`."""
+    return (
+        [Column("system", "system")]
+        + [Column("institution", i) for i in portfolio.institution_ids]
+        + [Column("type", t) for t in portfolio.type_names]
+        + [Column("class", c) for c in portfolio.class_names]
+    )
+
+
+def loss_matrix(portfolio: Portfolio, system, institution, classes) -> np.ndarray:
+    by_type = np.zeros((institution.shape[0], len(portfolio.type_names)))
+    for i, t in enumerate(portfolio.institution_type):
+        by_type[:, t] += institution[:, i]
+    return np.column_stack([system, institution, by_type, classes])
+
+
+def reproduce_command(
+    argument: str, options: RunOptions, overrides: Sequence[str], out: Path
+) -> str:
+    words = [
+        "ai-stress",
+        "run",
+        argument,
+        "--paths",
+        str(options.paths),
+        "--seed",
+        str(options.seed),
+        "--block-size",
+        str(options.block_size),
+    ]
+    for assignment in overrides:
+        words += ["--set", assignment]
+    words += ["--out", str(out)]
+    return shlex.join(words)
+
+
+def versions() -> dict[str, str]:
+    return {
+        "ai_stress": __version__,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "numba": numba.__version__,
+        "scipy": scipy.__version__,
+        "pyarrow": pa.__version__,
+    }
+
+
+def run_scenario(
+    scenario: str | Path,
+    out: str | Path | None = None,
+    paths: int | None = None,
+    seed: int | None = None,
+    block_size: int | None = None,
+    threads: int | None = None,
+    overrides: Sequence[str] = (),
+    overwrite: bool = False,
+    progress: Progress | None = None,
+) -> RunResult:
+    """Run a scenario and write its run directory.
+
+    Parameters
+    ----------
+    scenario:
+        A scenario file or the name of a shipped scenario.
+    out:
+        The run directory; default ``runs/<scenario name>``.
+    paths, seed, block_size:
+        Override the scenario's ``[simulation]`` values.
+    threads:
+        Worker threads (default: all cores). Results do not depend on it.
+    overrides:
+        ``KEY=VALUE`` assignments applied to the scenario before validation.
+    overwrite:
+        Replace an existing ai-stress run in ``out``.
+    progress:
+        Called as ``progress(paths_done, paths_total)`` after each block.
+
+    Returns
+    -------
+    RunResult
+        The run directory and its manifest.
+    """
+    started = time.perf_counter()
+    started_at = datetime.now(UTC)
+    loaded = load_scenario(scenario, overrides)
+    options = resolve_options(loaded, paths, seed, block_size, threads)
+    out_dir = Path(out) if out is not None else Path("runs") / loaded.name
+    portfolio = compile_scenario(loaded)
+    blocks = plan_blocks(options.paths, options.block_size)
+    prepare_output(out_dir, overwrite)
+
+    argument = str(scenario) if str(scenario) in shipped_scenarios() else loaded.source
+    command = reproduce_command(argument, options, overrides, out_dir)
+    provenance = {
+        "scenario": loaded.name,
+        "scenario_hash": loaded.hash,
+        "seed": options.seed,
+        "paths": options.paths,
+        "block_size": options.block_size,
+        "estimator": ESTIMATOR,
+        "kernel": KERNEL,
+        "versions": versions(),
+    }
+    manifest: dict[str, Any] = {
+        "status": "running",
+        "scenario": {
+            "name": loaded.name,
+            "source": loaded.source,
+            "extends": list(loaded.inherited_from),
+            "overrides": list(overrides),
+            "hash": loaded.hash,
+        },
+        "seed": options.seed,
+        "paths": options.paths,
+        "block_size": options.block_size,
+        "blocks_total": len(blocks),
+        "blocks_done": 0,
+        "estimator": ESTIMATOR,
+        "kernel": KERNEL,
+        "copula": loaded.model.simulation.copula,
+        "dof": loaded.model.simulation.dof,
+        "levels": list(loaded.model.simulation.levels),
+        "threads": options.threads,
+        "versions": versions(),
+        "command": command,
+        "started_at": started_at.isoformat(timespec="seconds"),
+    }
+    header = f"Resolved scenario of an ai-stress run (hash {loaded.hash}).\nReproduce: {command}"
+    sio.write_text(dumps(loaded.data, header=header), out_dir / "scenario.toml")
+
+    paths_dir = out_dir / "paths"
+    institutions_dir = out_dir / "institutions"
+    paths_dir.mkdir()
+    institutions_dir.mkdir()
+    paths_schema = sio.with_provenance(sio.paths_schema(portfolio.factor_names), provenance)
+    institutions_schema = sio.with_provenance(sio.INSTITUTIONS_SCHEMA, provenance)
+    institution_types = [portfolio.type_names[t] for t in portfolio.institution_type]
+
+    accumulator = LossAccumulator(
+        loss_columns(portfolio), loaded.model.simulation.levels, options.paths, options.block_size
+    )
+    defaults = np.zeros(len(portfolio.institution_ids), dtype=np.int64)
+    done = 0
+    simulate_started = time.perf_counter()
+    try:
+        for result in iter_blocks(portfolio, options.seed, blocks, options.threads):
+            name = sio.part_name(result.block.index)
+            sio.write_parquet(sio.paths_table(result, paths_schema), paths_dir / name)
+            sio.write_parquet(
+                sio.institutions_table(
+                    result,
+                    portfolio.institution_ids,
+                    institution_types,
+                    portfolio.institution_capital,
+                    institutions_schema,
+                ),
+                institutions_dir / name,
+            )
+            accumulator.add(
+                loss_matrix(
+                    portfolio, result.system_loss, result.institution_loss, result.class_loss
+                )
+            )
+            defaults += (result.institution_loss >= portfolio.institution_capital).sum(axis=0)
+            done += result.block.size
+            manifest["blocks_done"] += 1
+            if progress is not None:
+                progress(done, options.paths)
+        simulate_seconds = time.perf_counter() - simulate_started
+
+        rows = accumulator.rows() + probability_rows(
+            "institution", portfolio.institution_ids, defaults, options.paths, "p_default"
+        )
+        summary = sio.summary_table(rows, sio.with_provenance(sio.SUMMARY_SCHEMA, provenance))
+        sio.write_parquet(summary, out_dir / "summary.parquet")
+    except BaseException as err:
+        manifest["status"] = "interrupted" if isinstance(err, KeyboardInterrupt) else "failed"
+        manifest["error"] = f"{type(err).__name__}: {err}"
+        manifest["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+        sio.write_json(manifest, out_dir / "manifest.json")
+        raise
+
+    total_seconds = time.perf_counter() - started
+    manifest.update(
+        status="complete",
+        finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        timings={
+            "setup_s": round(simulate_started - started, 3),
+            "simulate_s": round(simulate_seconds, 3),
+            "total_s": round(total_seconds, 3),
+            "paths_per_s": round(options.paths / simulate_seconds, 1) if simulate_seconds else None,
+        },
+        files={
+            "paths": {"parts": len(blocks), "rows": options.paths},
+            "institutions": {
+                "parts": len(blocks),
+                "rows": options.paths * len(portfolio.institution_ids),
+            },
+            "summary.parquet": {"rows": summary.num_rows},
+        },
+    )
+    sio.write_json(manifest, out_dir / "manifest.json")
+    return RunResult(out=out_dir, manifest=manifest)

@@ -1,0 +1,612 @@
+"""Scenario files: reading, inheritance, ``--set`` overrides, schema and validation.
+
+A scenario is a TOML file (schema version 1). :func:`load_scenario` turns a path or the name
+of a shipped scenario into a validated :class:`Scenario`, or raises :class:`ScenarioError`
+listing *every* problem found, one line each, as ``FILE: dotted.path: what is wrong (got V)``.
+
+Validation happens in two passes. The schema pass (pydantic, strict types, unknown keys
+forbidden) checks each field on its own. The semantic pass checks what links fields:
+references between tables, the correlation matrix, aᵀRa < 1, shares across holders. The
+semantic pass only runs on a scenario whose structure is sound, since it needs the parsed
+tables to say anything precise.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import math
+import re
+import tomllib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import numpy as np
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+)
+
+from stress.exceptions import OptionError, Problem, ScenarioError, problem
+
+SCHEMA_VERSION = 1
+ID_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_\-]*$")
+INSTITUTION_TYPES = (
+    "bank",
+    "insurer",
+    "private_credit_fund",
+    "bdc",
+    "pension_fund",
+    "asset_manager",
+    "other",
+)
+# Eigenvalues of R above -PSD_TOLERANCE count as zero: a repaired or exactly singular matrix
+# (two factors correlated 1) is valid and must run.
+PSD_TOLERANCE = 1e-10
+# a'Ra must stay below 1 by at least this much so that the idiosyncratic weight b > 0.
+SYSTEMATIC_VARIANCE_LIMIT = 1.0 - 1e-12
+
+
+# --------------------------------------------------------------------------------------
+# Schema
+# --------------------------------------------------------------------------------------
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, frozen=True)
+
+
+Probability = Annotated[float, Field(gt=0.0, lt=1.0)]
+Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+Amount = Annotated[float, Field(ge=0.0)]
+Loadings = dict[str, float]
+
+
+class Simulation(_Model):
+    paths: Annotated[int, Field(ge=1)] = 200_000
+    seed: Annotated[int, Field(ge=0)] = 0
+    block_size: Annotated[int, Field(ge=1)] = 10_000
+    copula: Literal["gaussian", "t"] = "gaussian"
+    dof: float | None = None
+    levels: Annotated[list[Annotated[float, Field(gt=0.0, lt=1.0)]], Field(min_length=1)] = [
+        0.95,
+        0.99,
+        0.999,
+    ]
+
+
+class Factor(_Model):
+    description: str = ""
+
+
+class Stress(_Model):
+    mode: Literal["shift", "condition"]
+    shocks: dict[str, float]
+
+
+class Obligor(_Model):
+    description: str = ""
+    pd: Probability
+    loadings: Loadings = {}
+
+
+class Pool(_Model):
+    description: str = ""
+    count: Annotated[int, Field(ge=1)]
+    pd: Probability
+    loadings: Loadings = {}
+    method: Literal["exact", "large_pool"] = "exact"
+
+
+class BetaLGD(_Model):
+    mean: Annotated[float, Field(gt=0.0, lt=1.0)]
+    sd: Amount
+
+
+class CollateralLGD(_Model):
+    base: Fraction
+    factor: str
+    sensitivity: Amount
+
+
+def _lgd_kind(value: Any) -> str:
+    if isinstance(value, Mapping):
+        return "beta" if ("mean" in value or "sd" in value) else "collateral"
+    if isinstance(value, BaseModel):
+        return "beta" if isinstance(value, BetaLGD) else "collateral"
+    return "fixed"
+
+
+LGD = Annotated[
+    Annotated[Fraction, Tag("fixed")]
+    | Annotated[BetaLGD, Tag("beta")]
+    | Annotated[CollateralLGD, Tag("collateral")],
+    Discriminator(_lgd_kind),
+]
+_LGD_TAGS = {"fixed", "beta", "collateral"}
+
+
+class Exposure(_Model):
+    model_config = ConfigDict(populate_by_name=True)
+
+    description: str = ""
+    obligor: str | None = None
+    pool: str | None = None
+    class_: str = Field(alias="class")
+    ead: Amount
+    lgd: LGD
+
+
+class Institution(_Model):
+    description: str = ""
+    type: Literal[
+        "bank", "insurer", "private_credit_fund", "bdc", "pension_fund", "asset_manager", "other"
+    ]
+    capital: Annotated[float, Field(gt=0.0)]
+    holdings: dict[str, Annotated[float, Field(gt=0.0, le=1.0)]] = {}
+
+
+class ScenarioModel(_Model):
+    schema_version: Literal[1] = 1
+    name: Annotated[str, Field(min_length=1)]
+    description: str = ""
+    simulation: Simulation = Simulation()
+    factors: dict[str, Factor] = {}
+    correlations: dict[str, dict[str, Annotated[float, Field(ge=-1.0, le=1.0)]]] = {}
+    stress: Stress | None = None
+    obligors: dict[str, Obligor] = {}
+    pools: dict[str, Pool] = {}
+    exposures: dict[str, Exposure] = {}
+    institutions: dict[str, Institution] = {}
+
+
+# --------------------------------------------------------------------------------------
+# The validated scenario
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A validated scenario, with the data it was built from.
+
+    Attributes
+    ----------
+    model:
+        The parsed tables.
+    data:
+        The resolved scenario as plain TOML data (after ``extends`` and ``--set``); this is
+        what a run records as ``scenario.toml`` and hashes.
+    source:
+        The file it came from, as shown in messages.
+    correlation:
+        The K×K factor correlation matrix, factors in file order.
+    overrides:
+        The ``--set`` assignments applied, in order.
+    """
+
+    model: ScenarioModel
+    data: dict[str, Any]
+    source: str
+    correlation: np.ndarray
+    overrides: tuple[str, ...] = ()
+    inherited_from: tuple[str, ...] = field(default=())
+
+    @property
+    def name(self) -> str:
+        return self.model.name
+
+    @property
+    def factor_names(self) -> list[str]:
+        return list(self.model.factors)
+
+    @property
+    def hash(self) -> str:
+        """SHA-256 of the resolved scenario in canonical JSON: equal hashes, equal scenarios."""
+        return scenario_hash(self.data)
+
+
+def scenario_hash(data: Mapping[str, Any]) -> str:
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), allow_nan=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+# --------------------------------------------------------------------------------------
+# Reading files
+# --------------------------------------------------------------------------------------
+
+
+def shipped_scenarios_dir() -> Path:
+    """Where the shipped scenarios are: inside the installed package, else the source tree."""
+    packaged = Path(__file__).resolve().parent / "scenarios"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parent.parent / "scenarios"
+
+
+def shipped_scenarios() -> dict[str, Path]:
+    """Shipped scenario names and their files, sorted by name."""
+    folder = shipped_scenarios_dir()
+    if not folder.is_dir():
+        return {}
+    return {p.stem: p for p in sorted(folder.glob("*.toml"))}
+
+
+def resolve_scenario_path(name_or_path: str | Path, relative_to: Path | None = None) -> Path:
+    """Map a scenario argument to a file: an existing path wins, then a shipped name."""
+    candidate = Path(name_or_path)
+    if relative_to is not None and not candidate.is_absolute():
+        local = relative_to / candidate
+        if local.is_file():
+            return local
+    if candidate.is_file():
+        return candidate
+    shipped = shipped_scenarios()
+    if str(name_or_path) in shipped:
+        return shipped[str(name_or_path)]
+    if candidate.exists():
+        raise ScenarioError(str(name_or_path), [problem("", "is not a file")])
+    names = ", ".join(shipped) or "none installed"
+    raise ScenarioError(
+        str(name_or_path),
+        [problem("", f"no such file, and no shipped scenario of that name (shipped: {names})")],
+    )
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except tomllib.TOMLDecodeError as err:
+        raise ScenarioError(str(path), [problem("", f"not valid TOML: {err}")]) from None
+    except OSError as err:
+        raise ScenarioError(str(path), [problem("", f"cannot be read: {err.strerror}")]) from None
+
+
+def deep_merge(base: Mapping[str, Any], child: Mapping[str, Any]) -> dict[str, Any]:
+    """Child keys win; tables present in both merge recursively."""
+    merged = copy.deepcopy(dict(base))
+    for key, value in child.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def read_resolved(path: Path, _chain: tuple[Path, ...] = ()) -> tuple[dict[str, Any], list[str]]:
+    """Read a scenario file and everything it ``extends``; return the merged data and chain."""
+    data = read_toml(path)
+    parent_ref = data.pop("extends", None)
+    if parent_ref is None:
+        return data, []
+    if not isinstance(parent_ref, str) or not parent_ref:
+        raise ScenarioError(
+            str(path),
+            [problem("extends", "must name a scenario file or shipped scenario", parent_ref)],
+        )
+    try:
+        parent_path = resolve_scenario_path(parent_ref, relative_to=path.parent)
+    except ScenarioError as err:
+        raise ScenarioError(
+            str(path), [problem("extends", p.message, parent_ref) for p in err.problems]
+        ) from None
+    chain = (*_chain, path.resolve())
+    if parent_path.resolve() in chain:
+        raise ScenarioError(
+            str(path), [problem("extends", "scenarios extend each other in a cycle", parent_ref)]
+        )
+    parent_data, parent_chain = read_resolved(parent_path, chain)
+    return deep_merge(parent_data, data), [str(parent_path), *parent_chain]
+
+
+# --------------------------------------------------------------------------------------
+# --set overrides
+# --------------------------------------------------------------------------------------
+
+
+def parse_assignment(text: str) -> tuple[list[str], Any]:
+    """Split ``a.b.c=VALUE``; VALUE is read as TOML, or as a bare string if it is not TOML."""
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise OptionError(f"--set: expected KEY=VALUE with a dotted TOML key (got {text!r})")
+    parts = key.split(".")
+    if any(not part for part in parts):
+        raise OptionError(f"--set: empty part in the dotted key (got {key!r})")
+    raw = raw.strip()
+    try:
+        value = tomllib.loads(f"value = {raw}")["value"]
+    except tomllib.TOMLDecodeError:
+        value = raw
+    return parts, value
+
+
+def apply_overrides(data: dict[str, Any], assignments: Sequence[str]) -> dict[str, Any]:
+    """Return a copy of ``data`` with every ``KEY=VALUE`` assignment applied, in order."""
+    result = copy.deepcopy(data)
+    for text in assignments:
+        parts, value = parse_assignment(text)
+        table = result
+        for depth, part in enumerate(parts[:-1]):
+            nxt = table.setdefault(part, {})
+            if not isinstance(nxt, dict):
+                where = ".".join(parts[: depth + 1])
+                raise OptionError(f"--set {text}: {where} is a value, not a table")
+            table = nxt
+        table[parts[-1]] = value
+    return result
+
+
+# --------------------------------------------------------------------------------------
+# Loading and validating
+# --------------------------------------------------------------------------------------
+
+
+def load_scenario(name_or_path: str | Path, overrides: Sequence[str] = ()) -> Scenario:
+    """Read, merge, override and validate a scenario.
+
+    Parameters
+    ----------
+    name_or_path:
+        A path to a TOML file or the name of a shipped scenario (``ai-stress scenarios``).
+    overrides:
+        ``KEY=VALUE`` assignments with dotted TOML keys, applied before validation.
+
+    Raises
+    ------
+    ScenarioError
+        With every problem found, if the scenario is invalid.
+    OptionError
+        If an override is malformed.
+    """
+    path = resolve_scenario_path(name_or_path)
+    data, chain = read_resolved(path)
+    data = apply_overrides(data, overrides)
+    return validate_data(data, source=str(path), overrides=tuple(overrides), inherited=tuple(chain))
+
+
+def validate_data(
+    data: Mapping[str, Any],
+    source: str = "<scenario>",
+    overrides: tuple[str, ...] = (),
+    inherited: tuple[str, ...] = (),
+) -> Scenario:
+    """Validate resolved scenario data; raise :class:`ScenarioError` with every problem."""
+    override_keys = [text.partition("=")[0].strip() for text in overrides]
+    try:
+        model = ScenarioModel.model_validate(dict(data))
+    except ValidationError as err:
+        problems = [_from_pydantic(e) for e in err.errors(include_url=False)]
+        raise ScenarioError(source, _mark_overrides(problems, override_keys)) from None
+    problems, correlation = check_semantics(model)
+    if problems:
+        raise ScenarioError(source, _mark_overrides(problems, override_keys))
+    return Scenario(
+        model=model,
+        data=dict(data),
+        source=source,
+        correlation=correlation,
+        overrides=overrides,
+        inherited_from=inherited,
+    )
+
+
+def _mark_overrides(problems: list[Problem], override_keys: list[str]) -> list[Problem]:
+    marked = []
+    for p in problems:
+        if any(p.path == key or p.path.startswith(key + ".") for key in override_keys):
+            p = Problem(p.path, p.message + " [set by --set]", p.value, p.has_value)
+        marked.append(p)
+    return marked
+
+
+def _from_pydantic(error: Mapping[str, Any]) -> Problem:
+    loc = list(error["loc"])
+    # Drop the union tag pydantic inserts after an LGD (exposures.ID.lgd.beta.mean).
+    if len(loc) >= 4 and loc[0] == "exposures" and loc[2] == "lgd" and loc[3] in _LGD_TAGS:
+        del loc[3]
+    path = _dotted(loc)
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return problem(path, "unknown key", error["input"])
+    if kind == "missing":
+        return problem(path, "required key is missing")
+    message = error["msg"]
+    message = message[0].lower() + message[1:]
+    if kind.startswith("literal_error"):
+        message = message.replace("input should be", "must be one of")
+    return problem(path, message, error["input"])
+
+
+def _dotted(loc: Iterable[Any]) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def check_semantics(model: ScenarioModel) -> tuple[list[Problem], np.ndarray]:
+    """Check the links between tables; return the problems and the correlation matrix."""
+    problems: list[Problem] = []
+    add = problems.append
+    factors = list(model.factors)
+    factor_set = set(factors)
+
+    for table in ("factors", "obligors", "pools", "exposures", "institutions"):
+        for key in getattr(model, table):
+            if not ID_PATTERN.match(key):
+                add(problem(f"{table}.{key}", "ids use letters, digits, '_' and '-' only", key))
+
+    if not factors:
+        add(problem("factors", "at least one factor is required"))
+    if not model.exposures:
+        add(problem("exposures", "the scenario defines no exposures: nothing to simulate"))
+
+    sim = model.simulation
+    if sim.copula == "t":
+        if sim.dof is None:
+            add(problem("simulation.dof", "required when copula is 't'"))
+        elif sim.dof <= 2.0:
+            add(
+                problem(
+                    "simulation.dof", "must be above 2 so that the t copula has a variance", sim.dof
+                )
+            )
+    elif sim.dof is not None:
+        add(problem("simulation.dof", "only allowed when copula is 't'", sim.dof))
+    if list(sim.levels) != sorted(set(sim.levels)):
+        add(problem("simulation.levels", "must be strictly increasing", list(sim.levels)))
+
+    correlation, corr_ok = _check_correlations(model, factors, factor_set, add)
+
+    if model.stress is not None:
+        _check_stress(model.stress, factors, factor_set, correlation if corr_ok else None, add)
+
+    for table in ("obligors", "pools"):
+        for key, item in getattr(model, table).items():
+            bad = [f for f in item.loadings if f not in factor_set]
+            for f in bad:
+                add(problem(f"{table}.{key}.loadings.{f}", "unknown factor", f))
+            if corr_ok and not bad and item.loadings:
+                a = np.array([item.loadings.get(f, 0.0) for f in factors])
+                variance = float(a @ correlation @ a)
+                if not variance < SYSTEMATIC_VARIANCE_LIMIT:
+                    add(
+                        problem(
+                            f"{table}.{key}.loadings",
+                            "systematic variance aᵀRa must be below 1 (no room left for the "
+                            "idiosyncratic part)",
+                            round(variance, 12),
+                        )
+                    )
+
+    for key, exp in model.exposures.items():
+        where = f"exposures.{key}"
+        if (exp.obligor is None) == (exp.pool is None):
+            add(problem(where, "needs exactly one of 'obligor' or 'pool'"))
+        if exp.obligor is not None and exp.obligor not in model.obligors:
+            add(problem(f"{where}.obligor", "unknown obligor", exp.obligor))
+        if exp.pool is not None and exp.pool not in model.pools:
+            add(problem(f"{where}.pool", "unknown pool", exp.pool))
+        if not ID_PATTERN.match(exp.class_):
+            add(
+                problem(
+                    f"{where}.class",
+                    "class labels use letters, digits, '_' and '-' only",
+                    exp.class_,
+                )
+            )
+        if isinstance(exp.lgd, BetaLGD):
+            m, s = exp.lgd.mean, exp.lgd.sd
+            if not s * s < m * (1.0 - m):
+                add(
+                    problem(
+                        f"{where}.lgd.sd",
+                        f"a Beta LGD with mean {m} needs sd below sqrt(mean·(1 − mean)) = "
+                        f"{math.sqrt(m * (1 - m)):.6g}",
+                        s,
+                    )
+                )
+        elif isinstance(exp.lgd, CollateralLGD) and exp.lgd.factor not in factor_set:
+            add(problem(f"{where}.lgd.factor", "unknown factor", exp.lgd.factor))
+
+    held: dict[str, list[tuple[str, float]]] = {}
+    for key, inst in model.institutions.items():
+        for exp_id, share in inst.holdings.items():
+            if exp_id not in model.exposures:
+                add(problem(f"institutions.{key}.holdings.{exp_id}", "unknown exposure", exp_id))
+            else:
+                held.setdefault(exp_id, []).append((key, share))
+    for exp_id, holders in held.items():
+        total = math.fsum(share for _, share in holders)
+        if total > 1.0 + 1e-12:
+            who = ", ".join(f"{k} {s:g}" for k, s in holders)
+            add(
+                problem(
+                    f"exposures.{exp_id}",
+                    f"shares held add up to more than 1 ({who})",
+                    round(total, 12),
+                )
+            )
+    return problems, correlation
+
+
+def _check_correlations(model, factors, factor_set, add) -> tuple[np.ndarray, bool]:
+    index = {f: i for i, f in enumerate(factors)}
+    k = len(factors)
+    correlation = np.eye(k)
+    seen: dict[frozenset[str], str] = {}
+    ok = True
+    for first, row in model.correlations.items():
+        if first not in factor_set:
+            add(problem(f"correlations.{first}", "unknown factor", first))
+            ok = False
+            continue
+        for second, rho in row.items():
+            where = f"correlations.{first}.{second}"
+            if second not in factor_set:
+                add(problem(where, "unknown factor", second))
+                ok = False
+                continue
+            if first == second:
+                add(problem(where, "a factor's correlation with itself is 1 by definition", rho))
+                ok = False
+                continue
+            pair = frozenset((first, second))
+            if pair in seen:
+                add(problem(where, f"pair already given as {seen[pair]}", rho))
+                ok = False
+                continue
+            seen[pair] = where
+            i, j = index[first], index[second]
+            correlation[i, j] = correlation[j, i] = rho
+    if ok and k:
+        eigenvalues, vectors = np.linalg.eigh(correlation)
+        if eigenvalues[0] < -PSD_TOLERANCE:
+            negative = int(np.sum(eigenvalues < -PSD_TOLERANCE))
+            main = np.argsort(-np.abs(vectors[:, 0]))[:3]
+            names = ", ".join(factors[i] for i in main)
+            add(
+                problem(
+                    "correlations",
+                    f"the correlation matrix is not positive semi-definite: {negative} of {k} "
+                    f"eigenvalues are negative, the smallest mostly along {names}; fix the pairs "
+                    "or repair it to the nearest correlation matrix (Higham 2002), which "
+                    "arrives with correlation tuning",
+                    float(f"{eigenvalues[0]:.6g}"),
+                )
+            )
+            ok = False
+    return correlation, ok
+
+
+def _check_stress(stress, factors, factor_set, correlation, add) -> None:
+    if not stress.shocks:
+        add(problem("stress.shocks", "name at least one factor to shock"))
+        return
+    bad = [f for f in stress.shocks if f not in factor_set]
+    for f in bad:
+        add(problem(f"stress.shocks.{f}", "unknown factor", f))
+    if bad or correlation is None:
+        return
+    index = [factors.index(f) for f in stress.shocks]
+    shocks = np.array(list(stress.shocks.values()))
+    block = correlation[np.ix_(index, index)]
+    # With a singular R_SS (shocked factors correlated ±1) only consistent shocks exist.
+    implied = block @ np.linalg.pinv(block, hermitian=True) @ shocks
+    if not np.allclose(implied, shocks, rtol=1e-8, atol=1e-8):
+        add(
+            problem(
+                "stress.shocks",
+                "the shocks contradict the correlation matrix (shocked factors are perfectly "
+                "correlated, so their shocks must agree)",
+                dict(stress.shocks),
+            )
+        )
