@@ -1,0 +1,332 @@
+"""Every validation rule through the CLI: exit 1, the field named, no traceback, nothing written."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from stress.cli import app
+
+from builders import small_scenario, write_scenario
+
+runner = CliRunner()
+
+
+def _set(path: str, value):
+    def change(data):
+        *parents, last = path.split(".")
+        table = data
+        for part in parents:
+            table = table.setdefault(part, {})
+        table[last] = value
+
+    return change
+
+
+def _delete(path: str):
+    def change(data):
+        *parents, last = path.split(".")
+        table = data
+        for part in parents:
+            table = table[part]
+        del table[last]
+
+    return change
+
+
+CASES = {
+    "unknown top-level key": (_set("colour", "red"), "colour: unknown key (got 'red')"),
+    "unknown nested key": (
+        _set("obligors.neocloud_a.pdd", 0.1),
+        "obligors.neocloud_a.pdd: unknown key",
+    ),
+    "missing required key": (_delete("obligors.ai_lab_a.pd"), "obligors.ai_lab_a.pd: required"),
+    "pd zero": (
+        _set("obligors.neocloud_a.pd", 0.0),
+        "obligors.neocloud_a.pd: input should be greater than 0 (got 0.0)",
+    ),
+    "pd one": (
+        _set("obligors.neocloud_a.pd", 1.0),
+        "obligors.neocloud_a.pd: input should be less than 1 (got 1.0)",
+    ),
+    "pool pd above one": (_set("pools.bank_other.pd", 1.5), "pools.bank_other.pd"),
+    "pd as text": (
+        _set("obligors.neocloud_a.pd", "4%"),
+        "obligors.neocloud_a.pd: input should be a valid number",
+    ),
+    "negative ead": (
+        _set("exposures.ai_lab_a_line.ead", -1.0),
+        "exposures.ai_lab_a_line.ead: input should be greater than or equal to 0 (got -1.0)",
+    ),
+    "infinite ead": (
+        _set("exposures.ai_lab_a_line.ead", math.inf),
+        "exposures.ai_lab_a_line.ead: input should be a finite number",
+    ),
+    "nan capital": (
+        _set("institutions.bank_a.capital", math.nan),
+        "institutions.bank_a.capital: input should be a finite number",
+    ),
+    "zero capital": (
+        _set("institutions.bank_a.capital", 0.0),
+        "institutions.bank_a.capital: input should be greater than 0",
+    ),
+    "pool count zero": (_set("pools.bank_other.count", 0), "pools.bank_other.count"),
+    "pool count float": (
+        _set("pools.bank_other.count", 2.5),
+        "pools.bank_other.count: input should be a valid integer",
+    ),
+    "pool method": (
+        _set("pools.bank_other.method", "vasicek"),
+        "pools.bank_other.method: must be one of 'exact' or 'large_pool'",
+    ),
+    "unknown obligor": (
+        _set("exposures.ai_lab_a_line.obligor", "ai_lab_z"),
+        "exposures.ai_lab_a_line.obligor: unknown obligor (got 'ai_lab_z')",
+    ),
+    "unknown pool": (
+        _set("exposures.bank_other_loans.pool", "nowhere"),
+        "exposures.bank_other_loans.pool: unknown pool",
+    ),
+    "both obligor and pool": (
+        _set("exposures.ai_lab_a_line.pool", "bank_other"),
+        "exposures.ai_lab_a_line: needs exactly one of 'obligor' or 'pool'",
+    ),
+    "neither obligor nor pool": (
+        _delete("exposures.ai_lab_a_line.obligor"),
+        "exposures.ai_lab_a_line: needs exactly one",
+    ),
+    "unknown loading factor": (
+        _set("obligors.ai_lab_a.loadings.ai_hype", 0.2),
+        "obligors.ai_lab_a.loadings.ai_hype: unknown factor",
+    ),
+    "unknown holding": (
+        _set("institutions.bank_a.holdings.ghost_loan", 0.5),
+        "institutions.bank_a.holdings.ghost_loan: unknown exposure",
+    ),
+    "share above one": (
+        _set("institutions.bank_a.holdings.ai_lab_a_line", 1.4),
+        "institutions.bank_a.holdings.ai_lab_a_line: input should be less than or equal to 1 (got 1.4)",
+    ),
+    "share zero": (
+        _set("institutions.bank_a.holdings.ai_lab_a_line", 0.0),
+        "institutions.bank_a.holdings.ai_lab_a_line: input should be greater than 0",
+    ),
+    "shares add above one": (
+        _set("institutions.fund_a.holdings.ai_lab_a_line", 0.5),
+        "exposures.ai_lab_a_line: shares held add up to more than 1 (bank_a 1, fund_a 0.5) (got 1.5)",
+    ),
+    "institution type": (
+        _set("institutions.bank_a.type", "hedge_fund"),
+        "institutions.bank_a.type: must be one of",
+    ),
+    "systematic variance": (
+        _set("obligors.ai_lab_a.loadings", {"ai_demand": 0.8, "gpu_value": 0.5}),
+        "obligors.ai_lab_a.loadings: systematic variance aᵀRa must be below 1",
+    ),
+    "loading of exactly one": (
+        _set("obligors.ai_lab_a.loadings", {"ai_demand": 1.0}),
+        "obligors.ai_lab_a.loadings: systematic variance",
+    ),
+    "correlation above one": (
+        _set("correlations.ai_demand.gpu_value", 1.2),
+        "correlations.ai_demand.gpu_value: input should be less than or equal to 1",
+    ),
+    "correlation unknown factor": (
+        _set("correlations.ai_demand.ai_hype", 0.2),
+        "correlations.ai_demand.ai_hype: unknown factor",
+    ),
+    "correlation with itself": (
+        _set("correlations.ai_demand.ai_demand", 1.0),
+        "correlations.ai_demand.ai_demand: a factor's correlation with itself",
+    ),
+    "pair given twice": (
+        _set("correlations.gpu_value", {"ai_demand": 0.6}),
+        "correlations.gpu_value.ai_demand: pair already given",
+    ),
+    "not positive semi-definite": (
+        _set(
+            "correlations",
+            {
+                "ai_demand": {"gpu_value": 0.9, "credit_spread": 0.9},
+                "gpu_value": {"credit_spread": -0.9},
+            },
+        ),
+        "correlations: the correlation matrix is not positive semi-definite: 1 of 3 eigenvalues are negative",
+    ),
+    "dof at two": (
+        _set("simulation", {"copula": "t", "dof": 2.0}),
+        "simulation.dof: must be above 2",
+    ),
+    "t without dof": (
+        _set("simulation", {"copula": "t"}),
+        "simulation.dof: required when copula is 't'",
+    ),
+    "dof with gaussian": (
+        _set("simulation.dof", 5.0),
+        "simulation.dof: only allowed when copula is 't'",
+    ),
+    "copula name": (
+        _set("simulation.copula", "clayton"),
+        "simulation.copula: must be one of 'gaussian' or 't'",
+    ),
+    "levels not increasing": (
+        _set("simulation.levels", [0.99, 0.95]),
+        "simulation.levels: must be strictly increasing",
+    ),
+    "level of one": (_set("simulation.levels", [0.95, 1.0]), "simulation.levels[1]"),
+    "negative seed": (_set("simulation.seed", -1), "simulation.seed"),
+    "stress unknown factor": (
+        _set("stress", {"mode": "shift", "shocks": {"ai_hype": -2.0}}),
+        "stress.shocks.ai_hype: unknown factor",
+    ),
+    "stress mode": (
+        _set("stress", {"mode": "scale", "shocks": {"ai_demand": -2.0}}),
+        "stress.mode: must be one of 'shift' or 'condition'",
+    ),
+    "stress without shocks": (
+        _set("stress", {"mode": "shift", "shocks": {}}),
+        "stress.shocks: name at least one factor",
+    ),
+    "beta sd too large": (
+        _set("exposures.neocloud_a_notes.lgd", {"mean": 0.7, "sd": 0.5}),
+        "exposures.neocloud_a_notes.lgd.sd: a Beta LGD with mean 0.7 needs sd below",
+    ),
+    "beta mean": (
+        _set("exposures.neocloud_a_notes.lgd", {"mean": 1.2, "sd": 0.1}),
+        "exposures.neocloud_a_notes.lgd.mean: input should be less than 1",
+    ),
+    "fixed lgd above one": (
+        _set("exposures.ai_lab_a_line.lgd", 1.1),
+        "exposures.ai_lab_a_line.lgd: input should be less than or equal to 1 (got 1.1)",
+    ),
+    "collateral unknown factor": (
+        _set("exposures.neocloud_a_loan.lgd.factor", "gpu_price"),
+        "exposures.neocloud_a_loan.lgd.factor: unknown factor",
+    ),
+    "collateral negative sensitivity": (
+        _set("exposures.neocloud_a_loan.lgd.sensitivity", -0.1),
+        "exposures.neocloud_a_loan.lgd.sensitivity",
+    ),
+    "collateral unknown key": (
+        _set("exposures.neocloud_a_loan.lgd.floor", 0.1),
+        "exposures.neocloud_a_loan.lgd.floor: unknown key",
+    ),
+    "id with a dot": (
+        _set("factors", {"ai.demand": {}, "ai_demand": {}, "gpu_value": {}, "credit_spread": {}}),
+        "factors.ai.demand: ids use letters",
+    ),
+    "no exposures": (_set("exposures", {}), "exposures: the scenario defines no exposures"),
+    "no factors": (_set("factors", {}), "factors: at least one factor is required"),
+}
+
+
+def _invoke(args):
+    result = runner.invoke(app, args)
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    return result
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_invalid_scenario_exits_1_naming_the_field(case, tmp_path: Path):
+    change, expected = CASES[case]
+    data = small_scenario()
+    change(data)
+    path = write_scenario(tmp_path, data)
+    out = tmp_path / "out"
+    for args in (["validate", str(path)], ["run", str(path), "--out", str(out)]):
+        result = _invoke(args)
+        assert result.exit_code == 1, result.output
+        assert f"{path}: {expected}" in result.output, result.output
+        assert "Traceback" not in result.output
+    assert not out.exists(), "a refused run must not write anything"
+
+
+def test_every_problem_is_reported_one_per_line(tmp_path: Path):
+    data = small_scenario()
+    data["obligors"]["neocloud_a"]["pd"] = 2.0
+    data["exposures"]["ai_lab_a_line"]["ead"] = -5.0
+    data["institutions"]["bank_a"]["colour"] = "red"
+    path = write_scenario(tmp_path, data)
+    result = _invoke(["validate", str(path)])
+    assert result.exit_code == 1
+    lines = [line for line in result.output.splitlines() if line]
+    assert len(lines) == 3, result.output
+    assert all(line.startswith(f"{path}: ") for line in lines)
+
+
+def test_empty_file(tmp_path: Path):
+    path = tmp_path / "empty.toml"
+    path.write_text("", encoding="utf-8")
+    result = _invoke(["validate", str(path)])
+    assert result.exit_code == 1
+    assert f"{path}: name: required key is missing" in result.output
+    assert f"{path}: exposures: the scenario defines no exposures" not in result.output
+
+
+def test_toml_syntax_error(tmp_path: Path):
+    path = tmp_path / "broken.toml"
+    path.write_text('name = "x"\n[factors\n', encoding="utf-8")
+    result = _invoke(["run", str(path), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 1
+    assert f"{path}: not valid TOML" in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_missing_scenario_names_the_shipped_ones(tmp_path: Path):
+    result = _invoke(["run", str(tmp_path / "nope.toml")])
+    assert result.exit_code == 1
+    assert "no such file, and no shipped scenario of that name (shipped: " in result.output
+    assert "baseline" in result.output
+
+
+def test_set_overrides_are_validated_and_marked(small_file: Path, tmp_path: Path):
+    result = _invoke(["validate", str(small_file), "--set", "correlations.ai_demand.gpu_value=1.5"])
+    assert result.exit_code == 1
+    assert (
+        "correlations.ai_demand.gpu_value: input should be less than or equal to 1 (got 1.5) [set by --set]"
+        in result.output
+    )
+    bad = _invoke(["validate", str(small_file), "--set", "no-equals-sign"])
+    assert bad.exit_code == 1
+    assert "--set: expected KEY=VALUE" in bad.output
+
+
+def test_set_override_changes_the_run(small_file: Path):
+    result = _invoke(
+        [
+            "validate",
+            str(small_file),
+            "--set",
+            "stress.mode=shift",
+            "--set",
+            "stress.shocks={ ai_demand = -2.0 }",
+        ]
+    )
+    assert result.exit_code == 0, result.output
+    assert "shift stress on ai_demand" in result.output
+
+
+@pytest.mark.parametrize(
+    "option, message",
+    [
+        (["--paths", "0"], "--paths: must be at least 1 (got 0)"),
+        (["--block-size", "0"], "--block-size: must be at least 1 (got 0)"),
+        (["--threads", "0"], "--threads: must be at least 1 (got 0)"),
+        (["--seed", "-3"], "--seed: must be at least 0 (got -3)"),
+    ],
+)
+def test_bad_option_values_exit_1(small_file: Path, tmp_path: Path, option, message):
+    out = tmp_path / "out"
+    result = _invoke(["run", str(small_file), "--out", str(out), *option])
+    assert result.exit_code == 1
+    assert message in result.output
+    assert not out.exists()
+
+
+def test_usage_errors_exit_2(small_file: Path):
+    assert _invoke(["run", str(small_file), "--paths", "many"]).exit_code == 2
+    assert _invoke(["run"]).exit_code == 2
+    assert _invoke(["report", "x", "--colour"]).exit_code == 2

@@ -1,0 +1,222 @@
+"""Run directories: layout, schemas, provenance, reproducibility and crash safety."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+
+import numpy as np
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+from stress import io as sio
+from stress.cli import app
+from stress.metrics import tail_rank
+from stress.run import run_scenario
+from stress.scenario import load_scenario
+
+from builders import small_scenario, write_scenario
+
+runner = CliRunner()
+
+
+def _run(scenario, out, **options):
+    options.setdefault("paths", 4_000)
+    options.setdefault("block_size", 1_000)
+    return run_scenario(scenario, out=out, **options)
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("run")
+    path = write_scenario(folder, small_scenario())
+    result = _run(path, folder / "out", threads=2)
+    return path, result
+
+
+def test_layout_and_manifest(finished):
+    _, result = finished
+    out = result.out
+    assert sorted(p.name for p in out.iterdir()) == [
+        "institutions",
+        "manifest.json",
+        "paths",
+        "scenario.toml",
+        "summary.parquet",
+    ]
+    assert sorted(p.name for p in (out / "paths").iterdir()) == [
+        f"part-{b:06d}.parquet" for b in range(4)
+    ]
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["status"] == "complete"
+    assert manifest["blocks_done"] == manifest["blocks_total"] == 4
+    assert manifest["paths"] == 4_000 and manifest["block_size"] == 1_000
+    assert set(manifest["versions"]) >= {"ai_stress", "numpy", "numba", "pyarrow"}
+    assert manifest["command"].startswith("ai-stress run ")
+    assert not list(out.rglob("*.tmp"))
+
+
+def test_schemas_round_trip_with_provenance(finished):
+    path, result = finished
+    scenario = load_scenario(path)
+    paths = pq.read_table(result.out / "paths")
+    expected = sio.paths_schema(scenario.factor_names)
+    assert paths.schema.remove_metadata().equals(expected)
+    assert paths.column_names[-3:] == [
+        "factor_ai_demand",
+        "factor_gpu_value",
+        "factor_credit_spread",
+    ]
+    assert paths.column("path").to_pylist() == list(range(4_000))
+    institutions = pq.read_table(result.out / "institutions")
+    assert institutions.schema.remove_metadata().equals(sio.INSTITUTIONS_SCHEMA)
+    assert institutions.num_rows == 4_000 * 3
+    summary = pq.read_table(result.out / "summary.parquet")
+    assert summary.schema.remove_metadata().equals(sio.SUMMARY_SCHEMA)
+    part = result.out / "paths" / "part-000002.parquet"
+    provenance = sio.read_provenance(part)
+    assert provenance["scenario_hash"] == scenario.hash
+    assert provenance["seed"] == 11 and provenance["block_size"] == 1_000
+    assert pq.ParquetFile(part).metadata.row_group(0).column(0).compression == "ZSTD"
+
+
+def test_summary_agrees_with_the_path_data(finished):
+    _, result = finished
+    system = pq.read_table(result.out / "paths", columns=["system_loss"]).column(0).to_numpy()
+    rows = pq.read_table(result.out / "summary.parquet").to_pylist()
+
+    def value(scope, name, metric, level=None):
+        (row,) = [
+            r
+            for r in rows
+            if (r["scope"], r["name"], r["metric"]) == (scope, name, metric) and r["level"] == level
+        ]
+        return row
+
+    n = system.size
+    assert value("system", "system", "el")["value"] == pytest.approx(system.mean(), rel=1e-12)
+    assert value("system", "system", "sd")["value"] == pytest.approx(system.std(ddof=1), rel=1e-10)
+    ordered = np.sort(system)
+    for level in (0.95, 0.99, 0.999):
+        var = ordered[tail_rank(n, level) - 1]
+        es = var + np.clip(system - var, 0, None).sum() / (n * (1 - level))
+        assert value("system", "system", "var", level)["value"] == var
+        assert value("system", "system", "es", level)["value"] == pytest.approx(es, rel=1e-12)
+        assert value("system", "system", "var", level)["std_error"] > 0
+
+    table = ds.dataset(result.out / "institutions").to_table()
+    for name in ("bank_a", "fund_a", "insurer_a"):
+        mine = table.filter(ds.field("institution") == name)
+        loss = mine.column("first_round_loss").to_numpy()
+        defaulted = mine.column("defaulted").to_numpy()
+        assert value("institution", name, "el")["value"] == pytest.approx(loss.mean(), rel=1e-12)
+        assert value("institution", name, "p_default")["value"] == defaulted.mean()
+    assert value("institution", "fund_a", "p_default")["value"] > 0
+    bank_types = value("type", "bank", "el")["value"]
+    assert bank_types == pytest.approx(value("institution", "bank_a", "el")["value"], rel=1e-12)
+
+
+def test_one_thread_equals_two_bit_for_bit(tmp_path: Path):
+    path = write_scenario(tmp_path, small_scenario(simulation={"copula": "t", "dof": 5.0}))
+    one = _run(path, tmp_path / "one", threads=1, paths=5_500).out
+    two = _run(path, tmp_path / "two", threads=2, paths=5_500).out
+    files = sorted(p.relative_to(one) for p in one.rglob("*") if p.is_file())
+    assert len(files) == 2 * 6 + 3
+    for relative in files:
+        if relative.suffix == ".parquet":
+            assert (one / relative).read_bytes() == (two / relative).read_bytes(), relative
+    # scenario.toml differs only in the --out of the reproduce command in its header.
+    resolved = [tomllib.loads((d / "scenario.toml").read_text()) for d in (one, two)]
+    assert resolved[0] == resolved[1]
+
+
+def test_resolved_scenario_reproduces_the_run(finished, tmp_path: Path):
+    path, result = finished
+    again = _run(result.out / "scenario.toml", tmp_path / "again", threads=1)
+    assert again.manifest["scenario"]["hash"] == result.manifest["scenario"]["hash"]
+    for name in ("summary.parquet", "paths/part-000003.parquet"):
+        assert (again.out / name).read_bytes() == (result.out / name).read_bytes()
+
+
+def test_refuses_a_non_empty_directory(small_file: Path, tmp_path: Path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("keep me")
+    result = runner.invoke(app, ["run", str(small_file), "--out", str(out), "--paths", "100"])
+    assert result.exit_code == 1
+    assert "directory is not empty; pass --overwrite" in result.output
+    forced = runner.invoke(
+        app, ["run", str(small_file), "--out", str(out), "--paths", "100", "--overwrite"]
+    )
+    assert forced.exit_code == 1
+    assert "--overwrite only replaces an ai-stress run" in forced.output
+    assert (out / "notes.txt").read_text() == "keep me"
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+
+
+def test_overwrite_replaces_a_previous_run(small_file: Path, tmp_path: Path):
+    out = tmp_path / "out"
+    args = ["run", str(small_file), "--out", str(out), "--block-size", "500"]
+    assert runner.invoke(app, [*args, "--paths", "2000"]).exit_code == 0
+    assert runner.invoke(app, [*args, "--paths", "1000"]).exit_code == 1
+    replaced = runner.invoke(app, [*args, "--paths", "1000", "--overwrite"])
+    assert replaced.exit_code == 0, replaced.output
+    assert len(list((out / "paths").iterdir())) == 2
+    assert json.loads((out / "manifest.json").read_text())["paths"] == 1000
+
+
+def test_a_crash_leaves_a_failed_manifest_and_no_half_files(
+    small_file: Path, tmp_path: Path, monkeypatch
+):
+    out = tmp_path / "out"
+    real = sio.write_parquet
+    calls = {"n": 0}
+
+    def disk_full_on_the_fifth_file(table, final):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            sio.temporary_name(final).write_bytes(b"PAR1 half")
+            raise OSError(28, "No space left on device")
+        real(table, final)
+
+    monkeypatch.setattr(sio, "write_parquet", disk_full_on_the_fifth_file)
+    with pytest.raises(OSError):
+        _run(small_file, out, threads=1)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["status"] == "failed"
+    assert manifest["blocks_done"] == 2
+    assert "No space left" in manifest["error"]
+    for part in out.rglob("*.parquet"):
+        pq.read_metadata(part)  # every file with a final name is whole
+    report = runner.invoke(app, ["report", str(out)])
+    assert report.exit_code == 1
+    assert "the run did not complete (status 'failed'" in report.output
+
+
+@pytest.mark.parametrize("fmt", ["table", "markdown", "json"])
+def test_report_formats(finished, fmt):
+    _, result = finished
+    shown = runner.invoke(app, ["report", str(result.out), "--format", fmt])
+    assert shown.exit_code == 0, shown.output
+    if fmt == "json":
+        data = json.loads(shown.output)
+        assert data["manifest"]["status"] == "complete"
+        assert {r["metric"] for r in data["summary"]} == {"el", "sd", "var", "es", "p_default"}
+    else:
+        for name in ("bank_a", "fund_a", "insurer_a", "gpu_backed_loan", "private_credit_fund"):
+            assert name in shown.output
+        assert "±" in shown.output
+        assert "Reproduce: ai-stress run" in shown.output
+
+
+def test_report_errors(tmp_path: Path):
+    missing = runner.invoke(app, ["report", str(tmp_path / "nothing")])
+    assert missing.exit_code == 1 and "no such run directory" in missing.output
+    (tmp_path / "empty").mkdir()
+    empty = runner.invoke(app, ["report", str(tmp_path / "empty")])
+    assert empty.exit_code == 1 and "no manifest.json" in empty.output
+    bad = runner.invoke(app, ["report", str(tmp_path / "empty"), "--format", "html"])
+    assert bad.exit_code == 1 and "--format: must be table, markdown or json" in bad.output
