@@ -286,7 +286,7 @@ def test_set_overrides_are_validated_and_marked(small_file: Path, tmp_path: Path
     result = _invoke(["validate", str(small_file), "--set", "correlations.ai_demand.gpu_value=1.5"])
     assert result.exit_code == 1
     assert (
-        "correlations.ai_demand.gpu_value: input should be less than or equal to 1 (got 1.5) [set by --set]"
+        "correlations.ai_demand.gpu_value: input should be less than or equal to 1 [set by --set] (got 1.5)"
         in result.output
     )
     bad = _invoke(["validate", str(small_file), "--set", "no-equals-sign"])
