@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from builders import small_scenario
 from stress.compile import compile_scenario, pivoted_cholesky
 from stress.engine import plan_blocks, simulate
 from stress.scenario import validate_data
+
+from builders import small_scenario
 
 
 def _portfolio(**changes):

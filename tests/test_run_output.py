@@ -134,7 +134,7 @@ def test_one_thread_equals_two_bit_for_bit(tmp_path: Path):
 
 
 def test_resolved_scenario_reproduces_the_run(finished, tmp_path: Path):
-    path, result = finished
+    _, result = finished
     again = _run(result.out / "scenario.toml", tmp_path / "again", threads=1)
     assert again.manifest["scenario"]["hash"] == result.manifest["scenario"]["hash"]
     for name in ("summary.parquet", "paths/part-000003.parquet"):

@@ -7,9 +7,10 @@ import tomllib
 
 import pytest
 
-from builders import small_scenario
 from stress.scenario import read_resolved, shipped_scenarios
 from stress.tomlwrite import dumps
+
+from builders import small_scenario
 
 
 def test_round_trip_of_a_small_scenario():

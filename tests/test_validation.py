@@ -13,6 +13,10 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from stress.compile import compile_scenario
+from stress.engine import simulate
+from stress.scenario import validate_data
+
 from oracles import (
     basel_capital_k,
     basel_correlation,
@@ -23,9 +27,6 @@ from oracles import (
     vasicek_es,
     vasicek_quantile,
 )
-from stress.compile import compile_scenario
-from stress.engine import simulate
-from stress.scenario import validate_data
 
 PATHS = 200_000
 BLOCK = 10_000
