@@ -6,6 +6,7 @@ every kernel that draws takes a ``numpy.random.Generator`` owned by one block of
 """
 
 from kernels.factors import draw_factors
+from kernels.fast import simulate_losses_fast
 from kernels.reference import simulate_losses_reference
 
-__all__ = ["draw_factors", "simulate_losses_reference"]
+__all__ = ["draw_factors", "simulate_losses_fast", "simulate_losses_reference"]

@@ -83,6 +83,9 @@ def run(
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace an existing ai-stress run in --out.")
     ] = False,
+    kernel: Annotated[
+        str, typer.Option(help="fast (conditional independence) | reference (per obligor)")
+    ] = "fast",
 ) -> None:
     """Run a scenario: Monte Carlo losses to a Parquet run directory."""
     from stress.run import run_scenario
@@ -98,6 +101,7 @@ def run(
             overrides=set_ or [],
             overwrite=overwrite,
             progress=progress,
+            kernel=kernel,
         )
     m = result.manifest
     typer.echo(

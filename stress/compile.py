@@ -20,6 +20,38 @@ LGD_FIXED, LGD_BETA, LGD_COLLATERAL = 0, 1, 2
 
 
 @dataclass(frozen=True)
+class FastLayout:
+    """Index structures of the fast kernel (kernels/fast.py), built once per scenario.
+
+    Obligors with the same threshold and loadings form a group (G groups); groups with the
+    same loadings share a row of ``loading_rows`` (L rows). CSR indices map obligors and pools
+    to their exposures and exposures to their holders.
+    """
+
+    loading_rows: np.ndarray  # (L, K)
+    group_loading: np.ndarray  # (G,) int64
+    group_threshold: np.ndarray  # (G,)
+    group_idio: np.ndarray  # (G,)
+    group_indptr: np.ndarray  # (G + 1,) int64
+    group_members: np.ndarray  # (O,) int64
+    obligor_exposure_indptr: np.ndarray  # (O + 1,) int64
+    obligor_exposure: np.ndarray  # int64
+    pool_exposure_indptr: np.ndarray  # (P + 1,) int64
+    pool_exposure: np.ndarray  # int64
+    holder_indptr: np.ndarray  # (E + 1,) int64
+    holder: np.ndarray  # int64 institution index
+    holder_share: np.ndarray
+
+
+def csr(rows: np.ndarray, n_rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row pointers and the positions of each row's items, rows given per item, stable order."""
+    order = np.argsort(rows, kind="stable").astype(np.int64)
+    indptr = np.zeros(n_rows + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=n_rows), out=indptr[1:])
+    return indptr, order
+
+
+@dataclass(frozen=True)
 class Portfolio:
     """A scenario as arrays. Shapes: K factors, O obligors, P pools, E exposures, I institutions.
 
@@ -60,6 +92,7 @@ class Portfolio:
     holding_exposure: np.ndarray  # (H,) int64
     holding_share: np.ndarray  # (H,)
     type_names: tuple[str, ...]
+    fast: FastLayout
 
     @property
     def n_factors(self) -> int:
@@ -87,6 +120,36 @@ class Portfolio:
             self.holding_indptr,
             self.holding_exposure,
             self.holding_share,
+        )
+
+    def fast_kernel_arguments(self) -> tuple[np.ndarray, ...]:
+        """The portfolio arguments of ``kernels.fast.simulate_losses_fast``, in order."""
+        f = self.fast
+        return (
+            f.loading_rows,
+            f.group_loading,
+            f.group_threshold,
+            f.group_idio,
+            f.group_indptr,
+            f.group_members,
+            f.obligor_exposure_indptr,
+            f.obligor_exposure,
+            self.pool_threshold,
+            self.pool_loadings,
+            self.pool_idio,
+            self.pool_count,
+            self.pool_exact,
+            f.pool_exposure_indptr,
+            f.pool_exposure,
+            self.exposure_ead,
+            self.exposure_lgd_kind,
+            self.exposure_lgd_p1,
+            self.exposure_lgd_p2,
+            self.exposure_lgd_factor,
+            self.exposure_class,
+            f.holder_indptr,
+            f.holder,
+            f.holder_share,
         )
 
 
@@ -226,15 +289,31 @@ def compile_scenario(scenario: Scenario) -> Portfolio:
         indptr.append(len(holding_exposure))
 
     mean, loading = factor_law(scenario)
+    obligor_threshold = threshold(np.array([o.pd for o in obligors], dtype=np.float64))
+    obligor_idio = idiosyncratic(obligor_loadings)
+    holding_institution = np.repeat(
+        np.arange(len(model.institutions), dtype=np.int64), np.diff(indptr)
+    )
+    fast = fast_layout(
+        obligor_threshold,
+        obligor_loadings,
+        obligor_idio,
+        target_kind,
+        target,
+        len(pools),
+        np.array(holding_exposure, dtype=np.int64),
+        holding_institution,
+        np.array(holding_share, dtype=np.float64),
+    )
     return Portfolio(
         factor_names=tuple(factors),
         factor_mean=mean,
         factor_loading=loading,
         dof=dof,
         obligor_ids=tuple(model.obligors),
-        obligor_threshold=threshold(np.array([o.pd for o in obligors], dtype=np.float64)),
+        obligor_threshold=obligor_threshold,
         obligor_loadings=obligor_loadings,
-        obligor_idio=idiosyncratic(obligor_loadings),
+        obligor_idio=obligor_idio,
         pool_ids=tuple(model.pools),
         pool_threshold=threshold(np.array([p.pd for p in pools], dtype=np.float64)),
         pool_loadings=pool_loadings,
@@ -262,4 +341,51 @@ def compile_scenario(scenario: Scenario) -> Portfolio:
         holding_exposure=np.array(holding_exposure, dtype=np.int64),
         holding_share=np.array(holding_share, dtype=np.float64),
         type_names=type_names,
+        fast=fast,
+    )
+
+
+def fast_layout(
+    obligor_threshold: np.ndarray,
+    obligor_loadings: np.ndarray,
+    obligor_idio: np.ndarray,
+    target_kind: np.ndarray,
+    target: np.ndarray,
+    n_pools: int,
+    holding_exposure: np.ndarray,
+    holding_institution: np.ndarray,
+    holding_share: np.ndarray,
+) -> FastLayout:
+    """Group obligors by (threshold, loadings) and index exposures for the fast kernel."""
+    n_obligors = obligor_threshold.shape[0]
+    k = obligor_loadings.shape[1]
+    loading_rows, row_of = np.unique(
+        obligor_loadings.reshape(n_obligors, k), axis=0, return_inverse=True
+    )
+    row_of = row_of.reshape(-1).astype(np.int64)
+    keys = np.column_stack([row_of.astype(np.float64), obligor_threshold])
+    group_keys, group_of = np.unique(keys, axis=0, return_inverse=True)
+    group_of = group_of.reshape(-1).astype(np.int64)
+    group_indptr, group_members = csr(group_of, group_keys.shape[0])
+    first_member = group_members[group_indptr[:-1]]
+
+    on_obligor = np.flatnonzero(target_kind == TARGET_OBLIGOR)
+    on_pool = np.flatnonzero(target_kind == TARGET_POOL)
+    obligor_indptr, order = csr(target[on_obligor], n_obligors)
+    pool_indptr, pool_order = csr(target[on_pool], n_pools)
+    holder_indptr, holder_order = csr(holding_exposure, target_kind.shape[0])
+    return FastLayout(
+        loading_rows=np.ascontiguousarray(loading_rows, dtype=np.float64),
+        group_loading=row_of[first_member] if n_obligors else np.zeros(0, dtype=np.int64),
+        group_threshold=obligor_threshold[first_member],
+        group_idio=obligor_idio[first_member],
+        group_indptr=group_indptr,
+        group_members=group_members,
+        obligor_exposure_indptr=obligor_indptr,
+        obligor_exposure=on_obligor[order].astype(np.int64),
+        pool_exposure_indptr=pool_indptr,
+        pool_exposure=on_pool[pool_order].astype(np.int64),
+        holder_indptr=holder_indptr,
+        holder=holding_institution[holder_order],
+        holder_share=holding_share[holder_order],
     )

@@ -12,17 +12,19 @@ from __future__ import annotations
 
 import os
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 
-from kernels import draw_factors, simulate_losses_reference
+from kernels import draw_factors, simulate_losses_fast, simulate_losses_reference
 from stress.compile import Portfolio
 from stress.exceptions import OptionError
 
-KERNELS = ("reference",)
+# "fast" (kernels/fast.py) is the default; "reference" (kernels/reference.py) draws one latent
+# variable per obligor and path: the oracle and baseline of the fast kernel.
+KERNELS = ("fast", "reference")
 
 
 @dataclass(frozen=True)
@@ -69,7 +71,15 @@ def block_generator(seed: int, block: int) -> np.random.Generator:
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(block,))))
 
 
-def simulate_block(portfolio: Portfolio, seed: int, block: Block) -> BlockResult:
+def check_kernel(kernel: str) -> str:
+    if kernel not in KERNELS:
+        raise OptionError(f"--kernel: must be one of {', '.join(KERNELS)} (got {kernel!r})")
+    return kernel
+
+
+def simulate_block(
+    portfolio: Portfolio, seed: int, block: Block, kernel: str = "fast"
+) -> BlockResult:
     """Draw factors and losses for one block. Pure function of its arguments."""
     rng = block_generator(seed, block.index)
     n = block.size
@@ -82,16 +92,28 @@ def simulate_block(portfolio: Portfolio, seed: int, block: Block) -> BlockResult
     n_defaults = np.empty(n, dtype=np.int64)
     class_loss = np.empty((n, len(portfolio.class_names)))
     institution_loss = np.empty((n, len(portfolio.institution_ids)))
-    simulate_losses_reference(
-        rng,
-        factors,
-        scale,
-        *portfolio.kernel_arguments(),
-        system_loss,
-        n_defaults,
-        class_loss,
-        institution_loss,
-    )
+    if kernel == "fast":
+        simulate_losses_fast(
+            rng,
+            factors,
+            scale,
+            *portfolio.fast_kernel_arguments(),
+            system_loss,
+            n_defaults,
+            class_loss,
+            institution_loss,
+        )
+    else:
+        simulate_losses_reference(
+            rng,
+            factors,
+            scale,
+            *portfolio.kernel_arguments(),
+            system_loss,
+            n_defaults,
+            class_loss,
+            institution_loss,
+        )
     return BlockResult(
         block=block,
         factors=factors,
@@ -113,7 +135,7 @@ def iter_blocks(
     seed: int,
     blocks: list[Block],
     threads: int | None = None,
-    simulate: Callable[[Portfolio, int, Block], BlockResult] = simulate_block,
+    kernel: str = "fast",
 ) -> Iterator[BlockResult]:
     """Simulate ``blocks`` on ``threads`` threads and yield the results in block order.
 
@@ -123,9 +145,10 @@ def iter_blocks(
     threads = default_threads() if threads is None else threads
     if threads < 1:
         raise OptionError(f"threads: must be at least 1 (got {threads})")
+    check_kernel(kernel)
     if threads == 1:
         for block in blocks:
-            yield simulate(portfolio, seed, block)
+            yield simulate_block(portfolio, seed, block, kernel)
         return
     window = 2 * threads
     with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="ai-stress") as pool:
@@ -133,7 +156,7 @@ def iter_blocks(
         queue = iter(blocks)
         try:
             for block in queue:
-                pending.append(pool.submit(simulate, portfolio, seed, block))
+                pending.append(pool.submit(simulate_block, portfolio, seed, block, kernel))
                 if len(pending) >= window:
                     yield pending.popleft().result()
             while pending:
@@ -162,9 +185,11 @@ def simulate(
     seed: int,
     block_size: int = 10_000,
     threads: int | None = None,
+    kernel: str = "fast",
 ) -> Simulation:
     """Simulate ``paths`` paths and return them in memory (no files written)."""
-    results = list(iter_blocks(portfolio, seed, plan_blocks(paths, block_size), threads))
+    blocks = plan_blocks(paths, block_size)
+    results = list(iter_blocks(portfolio, seed, blocks, threads, kernel))
     return Simulation(
         **{
             name: np.concatenate([getattr(r, name) for r in results])

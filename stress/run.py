@@ -27,7 +27,7 @@ import scipy
 from stress import __version__
 from stress import io as sio
 from stress.compile import Portfolio, compile_scenario
-from stress.engine import default_threads, iter_blocks, plan_blocks
+from stress.engine import check_kernel, default_threads, iter_blocks, plan_blocks
 from stress.exceptions import OptionError, OutputError
 from stress.metrics import Column, LossAccumulator, probability_rows
 from stress.scenario import Scenario, load_scenario, shipped_scenarios
@@ -35,7 +35,6 @@ from stress.tomlwrite import dumps
 
 RUN_ENTRIES = ("manifest.json", "scenario.toml", "summary.parquet", "paths", "institutions")
 ESTIMATOR = "mc"
-KERNEL = "reference"
 
 Progress = Callable[[int, int], None]
 
@@ -131,7 +130,7 @@ def loss_matrix(portfolio: Portfolio, system, institution, classes) -> np.ndarra
 
 
 def reproduce_command(
-    argument: str, options: RunOptions, overrides: Sequence[str], out: Path
+    argument: str, options: RunOptions, overrides: Sequence[str], out: Path, kernel: str
 ) -> str:
     words = [
         "ai-stress",
@@ -144,6 +143,8 @@ def reproduce_command(
         "--block-size",
         str(options.block_size),
     ]
+    if kernel != "fast":
+        words += ["--kernel", kernel]
     for assignment in overrides:
         words += ["--set", assignment]
     words += ["--out", str(out)]
@@ -171,6 +172,7 @@ def run_scenario(
     overrides: Sequence[str] = (),
     overwrite: bool = False,
     progress: Progress | None = None,
+    kernel: str = "fast",
 ) -> RunResult:
     """Run a scenario and write its run directory.
 
@@ -190,6 +192,9 @@ def run_scenario(
         Replace an existing ai-stress run in ``out``.
     progress:
         Called as ``progress(paths_done, paths_total)`` after each block.
+    kernel:
+        ``"fast"`` (conditional independence) or ``"reference"`` (one latent variable per
+        obligor and path); the same model, equal in distribution.
 
     Returns
     -------
@@ -200,13 +205,14 @@ def run_scenario(
     started_at = datetime.now(UTC)
     loaded = load_scenario(scenario, overrides)
     options = resolve_options(loaded, paths, seed, block_size, threads)
+    check_kernel(kernel)
     out_dir = Path(out) if out is not None else Path("runs") / loaded.name
     portfolio = compile_scenario(loaded)
     blocks = plan_blocks(options.paths, options.block_size)
     prepare_output(out_dir, overwrite)
 
     argument = str(scenario) if str(scenario) in shipped_scenarios() else loaded.source
-    command = reproduce_command(argument, options, overrides, out_dir)
+    command = reproduce_command(argument, options, overrides, out_dir, kernel)
     provenance = {
         "scenario": loaded.name,
         "scenario_hash": loaded.hash,
@@ -214,7 +220,7 @@ def run_scenario(
         "paths": options.paths,
         "block_size": options.block_size,
         "estimator": ESTIMATOR,
-        "kernel": KERNEL,
+        "kernel": kernel,
         "versions": versions(),
     }
     manifest: dict[str, Any] = {
@@ -232,7 +238,7 @@ def run_scenario(
         "blocks_total": len(blocks),
         "blocks_done": 0,
         "estimator": ESTIMATOR,
-        "kernel": KERNEL,
+        "kernel": kernel,
         "copula": loaded.model.simulation.copula,
         "dof": loaded.model.simulation.dof,
         "levels": list(loaded.model.simulation.levels),
@@ -259,7 +265,7 @@ def run_scenario(
     done = 0
     simulate_started = time.perf_counter()
     try:
-        for result in iter_blocks(portfolio, options.seed, blocks, options.threads):
+        for result in iter_blocks(portfolio, options.seed, blocks, options.threads, kernel):
             name = sio.part_name(result.block.index)
             sio.write_parquet(sio.paths_table(result, paths_schema), paths_dir / name)
             sio.write_parquet(

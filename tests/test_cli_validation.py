@@ -316,6 +316,7 @@ def test_set_override_changes_the_run(small_file: Path):
         (["--block-size", "0"], "--block-size: must be at least 1 (got 0)"),
         (["--threads", "0"], "--threads: must be at least 1 (got 0)"),
         (["--seed", "-3"], "--seed: must be at least 0 (got -3)"),
+        (["--kernel", "turbo"], "--kernel: must be one of fast, reference (got 'turbo')"),
     ],
 )
 def test_bad_option_values_exit_1(small_file: Path, tmp_path: Path, option, message):

@@ -5,15 +5,39 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kernels import draw_factors, simulate_losses_reference
+from kernels import draw_factors, simulate_losses_fast, simulate_losses_reference
 from stress.compile import compile_scenario
 from stress.engine import Block, block_generator, simulate_block
 from stress.scenario import validate_data
 
 from builders import small_scenario
-from twins import draw_factors_twin, simulate_losses_twin
+from twins import draw_factors_twin, simulate_losses_fast_twin, simulate_losses_twin
+
+# Thirty identical names (one group) and ten with a high PD (the fast kernel's dense branch).
+GROUPED = {
+    "obligors": {
+        **{f"dc_{i}": {"pd": 0.02, "loadings": {"ai_demand": 0.4}} for i in range(30)},
+        **{f"lab_{i}": {"pd": 0.3, "loadings": {"ai_demand": 0.4}} for i in range(10)},
+    },
+    "exposures": {
+        **{
+            f"dc_{i}_loan": {
+                "obligor": f"dc_{i}",
+                "class": "construction_loan",
+                "ead": 1e9,
+                "lgd": {"mean": 0.4, "sd": 0.2},
+            }
+            for i in range(30)
+        },
+        **{
+            f"lab_{i}_line": {"obligor": f"lab_{i}", "class": "bank_line", "ead": 2e9, "lgd": 0.5}
+            for i in range(10)
+        },
+    },
+}
 
 VARIANTS = {
+    "grouped": GROUPED,
     "gaussian": {},
     "t": {"simulation": {"copula": "t", "dof": 4.0}},
     "shift": {"stress": {"mode": "shift", "shocks": {"ai_demand": -2.0}}},
@@ -48,7 +72,8 @@ def test_draw_factors_matches_twin(portfolio):
     np.testing.assert_array_equal(scale, twin_scale)
 
 
-def test_losses_match_twin(portfolio):
+@pytest.mark.parametrize("kernel", ["reference", "fast"])
+def test_losses_match_twin(portfolio, kernel):
     n = 400
     rng = block_generator(9, 0)
     factors, scale = draw_factors_twin(

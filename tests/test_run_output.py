@@ -119,10 +119,11 @@ def test_summary_agrees_with_the_path_data(finished):
     assert bank_types == pytest.approx(value("institution", "bank_a", "el")["value"], rel=1e-12)
 
 
-def test_one_thread_equals_two_bit_for_bit(tmp_path: Path):
+@pytest.mark.parametrize("kernel", ["fast", "reference"])
+def test_one_thread_equals_two_bit_for_bit(tmp_path: Path, kernel):
     path = write_scenario(tmp_path, small_scenario(simulation={"copula": "t", "dof": 5.0}))
-    one = _run(path, tmp_path / "one", threads=1, paths=5_500).out
-    two = _run(path, tmp_path / "two", threads=2, paths=5_500).out
+    one = _run(path, tmp_path / "one", threads=1, paths=5_500, kernel=kernel).out
+    two = _run(path, tmp_path / "two", threads=2, paths=5_500, kernel=kernel).out
     files = sorted(p.relative_to(one) for p in one.rglob("*") if p.is_file())
     assert len(files) == 2 * 6 + 3
     for relative in files:

@@ -75,3 +75,62 @@ def simulate_losses_twin(rng, factors, scale, portfolio):
                 pf.holding_share[h] * loss[pf.holding_exposure[h]] for h in rows
             )
     return system, n_defaults, classes, institutions
+
+
+def simulate_losses_fast_twin(rng, factors, scale, portfolio, dense_pd=0.15):
+    """Twin of kernels.fast: groups, geometric gaps, losses booked for defaults only."""
+    pf, f = portfolio, portfolio.fast
+    n = factors.shape[0]
+    system = np.zeros(n)
+    n_defaults = np.zeros(n, dtype=np.int64)
+    classes = np.zeros((n, len(pf.class_names)))
+    institutions = np.zeros((n, len(pf.institution_ids)))
+
+    def book(p, e, loss):
+        classes[p, pf.exposure_class[e]] += loss
+        for h in range(f.holder_indptr[e], f.holder_indptr[e + 1]):
+            institutions[p, f.holder[h]] += f.holder_share[h] * loss
+
+    for p in range(n):
+        y = factors[p]
+        rows = f.loading_rows @ y
+        for g in range(len(f.group_threshold)):
+            shifted = f.group_threshold[g] * (1.0 / scale[p]) - rows[f.group_loading[g]]
+            cond = 0.5 * math.erfc(-(shifted / f.group_idio[g]) * math.sqrt(0.5))
+            members = f.group_members[f.group_indptr[g] : f.group_indptr[g + 1]]
+            if cond <= 0.0:
+                continue
+            if cond >= dense_pd:
+                hit = [m for m in members if rng.random() < cond]
+            else:
+                hit, position = [], -1
+                while True:
+                    position += 1 + math.floor(math.log(rng.random()) / math.log1p(-cond))
+                    if position >= len(members):
+                        break
+                    hit.append(members[position])
+            for o in hit:
+                n_defaults[p] += 1
+                exposures = f.obligor_exposure[
+                    f.obligor_exposure_indptr[o] : f.obligor_exposure_indptr[o + 1]
+                ]
+                for e in exposures:
+                    args = (pf.exposure_lgd_kind[e], pf.exposure_lgd_p1[e], pf.exposure_lgd_p2[e])
+                    factor = pf.exposure_lgd_factor[e]
+                    value = y[factor] if factor >= 0 else 0.0
+                    loss = pf.exposure_ead[e] * _lgd(rng, *args, value, draw=True)
+                    system[p] += loss
+                    book(p, e, loss)
+        for q in range(len(pf.pool_ids)):
+            shifted = pf.pool_threshold[q] * (1.0 / scale[p]) - float(pf.pool_loadings[q] @ y)
+            fraction = 0.5 * math.erfc(-(shifted / pf.pool_idio[q]) * math.sqrt(0.5))
+            if pf.pool_exact[q]:
+                fraction = rng.binomial(pf.pool_count[q], fraction) / pf.pool_count[q]
+            for e in f.pool_exposure[f.pool_exposure_indptr[q] : f.pool_exposure_indptr[q + 1]]:
+                args = (pf.exposure_lgd_kind[e], pf.exposure_lgd_p1[e], pf.exposure_lgd_p2[e])
+                factor = pf.exposure_lgd_factor[e]
+                value = y[factor] if factor >= 0 else 0.0
+                loss = pf.exposure_ead[e] * fraction * _lgd(rng, *args, value, draw=False)
+                system[p] += loss
+                book(p, e, loss)
+    return system, n_defaults, classes, institutions
