@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kernels import draw_factors, simulate_losses_fast, simulate_losses_reference
+from kernels import draw_factors, simulate_losses_reference
 from stress.compile import compile_scenario
 from stress.engine import Block, block_generator, simulate_block
 from stress.scenario import validate_data
 
 from builders import small_scenario
-from twins import draw_factors_twin, simulate_losses_fast_twin, simulate_losses_twin
+from twins import draw_factors_twin, simulate_losses_twin
 
 # Thirty identical names (one group) and ten with a high PD (the fast kernel's dense branch).
 GROUPED = {
