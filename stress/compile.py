@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
 
 from stress.scenario import BetaLGD, CollateralLGD, Scenario
 
@@ -226,7 +226,7 @@ def compile_scenario(scenario: Scenario) -> Portfolio:
     dof = float(model.simulation.dof) if model.simulation.copula == "t" else 0.0
 
     def threshold(pd: np.ndarray) -> np.ndarray:
-        return stats.t.ppf(pd, dof) if dof > 0 else special.ndtri(pd)
+        return special.stdtrit(dof, pd) if dof > 0 else special.ndtri(pd)
 
     def loading_matrix(items) -> np.ndarray:
         matrix = np.zeros((len(items), k))

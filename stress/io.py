@@ -51,6 +51,14 @@ INSTITUTIONS_SCHEMA = pa.schema(
     ]
 )
 
+CLASSES_SCHEMA = pa.schema(
+    [
+        pa.field("path", pa.int64(), nullable=False),
+        pa.field("class", pa.string(), nullable=False),
+        pa.field("loss", pa.float64(), nullable=False),
+    ]
+)
+
 SUMMARY_SCHEMA = pa.schema(
     [
         pa.field("scope", pa.string(), nullable=False),
@@ -104,14 +112,54 @@ def write_json(data: Mapping[str, Any], final: Path) -> None:
     write_text(json.dumps(data, indent=2, sort_keys=False) + "\n", final)
 
 
+# Arrays are built from their buffers: pa.array() probes for pandas on every call and
+# importing pandas, when installed, costs most of a second of start-up.
+
+
+def _numeric(values: np.ndarray, kind: pa.DataType) -> pa.Array:
+    data = np.ascontiguousarray(values, dtype=kind.to_pandas_dtype())
+    return pa.Array.from_buffers(kind, len(data), [None, pa.py_buffer(data)])
+
+
+def _booleans(values: np.ndarray) -> pa.Array:
+    bits = np.packbits(np.asarray(values, dtype=np.bool_), bitorder="little")
+    return pa.Array.from_buffers(pa.bool_(), len(values), [None, pa.py_buffer(bits)])
+
+
+def _strings(values: Sequence[str]) -> pa.Array:
+    encoded = [v.encode("utf-8") for v in values]
+    offsets = np.zeros(len(encoded) + 1, dtype=np.int32)
+    np.cumsum([len(b) for b in encoded], out=offsets[1:])
+    data = b"".join(encoded)
+    return pa.Array.from_buffers(
+        pa.string(), len(encoded), [None, pa.py_buffer(offsets), pa.py_buffer(data)]
+    )
+
+
+def _repeat_strings(labels: Sequence[str], which: np.ndarray) -> pa.Array:
+    """``labels[which]`` as a string array, decoded once per label, not once per row."""
+    dictionary = pa.DictionaryArray.from_arrays(_numeric(which, pa.int32()), _strings(labels))
+    return dictionary.cast(pa.string())
+
+
+def _nullable_floats(values: Sequence[float | None]) -> pa.Array:
+    valid = np.array([v is not None for v in values], dtype=np.bool_)
+    data = np.array([0.0 if v is None else v for v in values], dtype=np.float64)
+    bitmap = pa.py_buffer(np.packbits(valid, bitorder="little"))
+    return pa.Array.from_buffers(
+        pa.float64(), len(data), [bitmap, pa.py_buffer(data)], null_count=int((~valid).sum())
+    )
+
+
 def paths_table(result: BlockResult, schema: pa.Schema) -> pa.Table:
+    n = result.block.size
     columns = [
-        pa.array(result.paths, pa.int64()),
-        pa.array(np.full(result.block.size, result.block.index, dtype=np.int32)),
-        pa.array(result.weight, pa.float64()),
-        pa.array(result.system_loss, pa.float64()),
-        pa.array(result.n_defaults.astype("int32"), pa.int32()),
-        *[pa.array(result.factors[:, j], pa.float64()) for j in range(result.factors.shape[1])],
+        _numeric(result.paths, pa.int64()),
+        _numeric(np.full(n, result.block.index), pa.int32()),
+        _numeric(result.weight, pa.float64()),
+        _numeric(result.system_loss, pa.float64()),
+        _numeric(result.n_defaults, pa.int32()),
+        *[_numeric(result.factors[:, j], pa.float64()) for j in range(result.factors.shape[1])],
     ]
     return pa.Table.from_arrays(columns, schema=schema)
 
@@ -129,16 +177,41 @@ def institutions_table(
     capital_after = (capital[None, :] - result.institution_loss).reshape(-1)
     which = np.tile(np.arange(n_institutions, dtype=np.int32), n)
     columns = [
-        pa.array(result.paths.repeat(n_institutions), pa.int64()),
-        pa.array(np.asarray(institution_ids, dtype=object)[which], pa.string()),
-        pa.array(np.asarray(institution_types, dtype=object)[which], pa.string()),
-        pa.array(loss, pa.float64()),
-        pa.array(loss, pa.float64()),
-        pa.array(capital_after, pa.float64()),
-        pa.array(capital_after <= 0.0, pa.bool_()),
+        _numeric(result.paths.repeat(n_institutions), pa.int64()),
+        _repeat_strings(institution_ids, which),
+        _repeat_strings(institution_types, which),
+        _numeric(loss, pa.float64()),
+        _numeric(loss, pa.float64()),
+        _numeric(capital_after, pa.float64()),
+        _booleans(capital_after <= 0.0),
     ]
     return pa.Table.from_arrays(columns, schema=schema)
 
 
+def classes_table(result: BlockResult, class_names: Sequence[str], schema: pa.Schema) -> pa.Table:
+    """Long format, path-major: the system-wide loss of each exposure class on each path."""
+    n, n_classes = result.class_loss.shape
+    which = np.tile(np.arange(n_classes, dtype=np.int32), n)
+    columns = [
+        _numeric(result.paths.repeat(n_classes), pa.int64()),
+        _repeat_strings(class_names, which),
+        _numeric(result.class_loss.reshape(-1), pa.float64()),
+    ]
+    return pa.Table.from_arrays(columns, schema=schema)
+
+
+def read_column(path: Path, column: str) -> np.ndarray:
+    """One float column of a part file, as written (for the metrics' second pass)."""
+    return pq.read_table(path, columns=[column]).column(0).to_numpy()
+
+
 def summary_table(rows: Sequence[Mapping[str, Any]], schema: pa.Schema) -> pa.Table:
-    return pa.Table.from_pylist(list(rows), schema=schema)
+    columns = [
+        _strings([r["scope"] for r in rows]),
+        _strings([r["name"] for r in rows]),
+        _strings([r["metric"] for r in rows]),
+        _nullable_floats([r["level"] for r in rows]),
+        _numeric(np.array([r["value"] for r in rows], dtype=np.float64), pa.float64()),
+        _nullable_floats([r["std_error"] for r in rows]),
+    ]
+    return pa.Table.from_arrays(columns, schema=schema)

@@ -1,17 +1,21 @@
-"""Loss metrics merged block by block in bounded memory.
+"""Loss metrics, exact and in memory that does not grow with the number of paths.
 
 Each loss series (system, each institution, each institution type, each exposure class) is a
-column. Per block the accumulator merges:
+column. Exact quantiles cannot be had in one pass in bounded memory, so a run makes two:
 
-- count, mean and sum of squared deviations (Chan et al.'s parallel update), for EL and SD;
-- the largest ``k = ⌈(1 − min level)·paths⌉ + 1`` losses seen so far, which is all the exact
-  VaR and ES estimators need, so memory grows with the tail, not with the paths;
-- each full block's own VaR, ES and SD, whose spread gives batch-means standard errors;
-- default counts for the institutions' default probabilities (binomial standard errors).
+1. :meth:`LossAccumulator.add`, block by block as they are simulated: count, mean and sum of
+   squared deviations (Chan et al.'s parallel update) for EL and SD; a histogram of each
+   column on a fixed logarithmic grid up to its largest possible loss, with the count and
+   the sum of the losses in every bin; and each full block's own VaR, ES and SD, whose spread
+   gives batch-means standard errors.
+2. :meth:`LossAccumulator.refine`, over the same blocks read back from the run's Parquet
+   parts: the histogram says which bin holds the VaR order statistic of each column and level,
+   and only the losses in that bin are kept, as distinct values with counts.
 
-Estimators, for n paths and level α: VaR is the order statistic L₍⌈nα⌉₎; ES is
-VaR + Σ (L − VaR)⁺ / (n(1 − α)) (Rockafellar–Uryasev), which stays right when the loss
-distribution has atoms (no default at all on most paths).
+VaR is then the exact order statistic L₍⌈nα⌉₎ and ES = VaR + Σ (L − VaR)⁺ / (n(1 − α))
+(Rockafellar–Uryasev), which stays right when the loss distribution has atoms (no default on
+most paths): the bins above the VaR bin contribute their sums and counts, the VaR bin its
+exact values. Memory is the histogram (fixed) plus one bin per column and level.
 """
 
 from __future__ import annotations
@@ -21,6 +25,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
+# Log-spaced bins from 1e-15 × the column's largest possible loss up to it: about 0.4 %
+# relative width, so a VaR bin holds a small share of the paths. Bin 0 holds exact zeros.
+BINS = 8192
+DYNAMIC_RANGE = 1e15
 
 
 @dataclass(frozen=True)
@@ -45,29 +54,64 @@ def var_es_from_descending(top: np.ndarray, n: int, level: float) -> tuple[np.nd
     return var, var + excess / (n * (1.0 - level))
 
 
+class LogGrid:
+    """Bin index of losses on each column's logarithmic grid (0 for a loss of exactly 0)."""
+
+    def __init__(self, maximum: np.ndarray):
+        top = np.where(maximum > 0.0, maximum, 1.0) * (1.0 + 1e-9)
+        self.log_lower = np.log(top / DYNAMIC_RANGE)
+        self.inverse_width = BINS / math.log(DYNAMIC_RANGE)
+
+    def index(self, losses: np.ndarray) -> np.ndarray:
+        with np.errstate(divide="ignore"):
+            scaled = (np.log(losses) - self.log_lower) * self.inverse_width
+        bins = np.clip(np.floor(scaled), 0, BINS - 1).astype(np.int64) + 1
+        bins[losses <= 0.0] = 0
+        return bins
+
+
 class LossAccumulator:
-    """Merge loss columns block by block; see the module docstring for the estimators."""
+    """Merge loss columns block by block; see the module docstring for the estimators.
+
+    Parameters
+    ----------
+    columns:
+        What each column of the loss matrices is.
+    levels:
+        VaR and ES levels.
+    block_size:
+        Paths per full block; only full blocks enter batch-means standard errors.
+    maximum:
+        (S,) largest possible loss of each column (e.g. Σ EAD), the top of its grid.
+    """
 
     def __init__(
-        self, columns: Sequence[Column], levels: Sequence[float], paths: int, block_size: int
+        self,
+        columns: Sequence[Column],
+        levels: Sequence[float],
+        block_size: int,
+        maximum: np.ndarray,
     ):
         self.columns = list(columns)
         self.levels = [float(level) for level in levels]
-        self.paths = paths
         self.block_size = block_size
         width = len(self.columns)
-        self.keep = min(paths, math.ceil((1.0 - min(self.levels)) * paths) + 1)
+        self.grid = LogGrid(np.asarray(maximum, dtype=np.float64))
         self.count = 0
         self.mean = np.zeros(width)
         self.m2 = np.zeros(width)
-        self.top = np.empty((0, width))
+        self.bin_count = np.zeros((width, BINS + 1), dtype=np.int64)
+        self.bin_sum = np.zeros((width, BINS + 1))
         self.block_var: list[np.ndarray] = []
         self.block_es: list[np.ndarray] = []
         self.block_sd: list[np.ndarray] = []
+        self._targets: dict[tuple[int, int], list[np.ndarray]] | None = None
+
+    # ---- pass 1 ---------------------------------------------------------------------
 
     def add(self, losses: np.ndarray) -> None:
         """Merge one block's losses, shape (n, S), columns in ``self.columns`` order."""
-        n = losses.shape[0]
+        n, width = losses.shape
         block_mean = losses.mean(axis=0)
         block_m2 = ((losses - block_mean) ** 2).sum(axis=0)
         total = self.count + n
@@ -76,10 +120,12 @@ class LossAccumulator:
         self.m2 = self.m2 + block_m2 + delta**2 * (self.count * n / total)
         self.count = total
 
-        merged = np.concatenate([self.top, losses])
-        if merged.shape[0] > self.keep:
-            merged = np.partition(merged, merged.shape[0] - self.keep, axis=0)[-self.keep :]
-        self.top = merged
+        flat = (self.grid.index(losses) + np.arange(width) * (BINS + 1)).ravel()
+        size = width * (BINS + 1)
+        self.bin_count += np.bincount(flat, minlength=size).reshape(width, BINS + 1)
+        self.bin_sum += np.bincount(flat, weights=losses.ravel(), minlength=size).reshape(
+            width, BINS + 1
+        )
 
         if n == self.block_size and n > 1:
             descending = -np.sort(-losses, axis=0)
@@ -87,6 +133,64 @@ class LossAccumulator:
             self.block_var.append(np.array([v for v, _ in estimates]))
             self.block_es.append(np.array([e for _, e in estimates]))
             self.block_sd.append(np.sqrt(block_m2 / (n - 1)))
+
+    # ---- pass 2 ---------------------------------------------------------------------
+
+    def _locate(self, s: int, level: float) -> tuple[int, int]:
+        """The bin holding column s's VaR order statistic, and its rank within that bin."""
+        rank = tail_rank(self.count, level)
+        cumulative = np.cumsum(self.bin_count[s])
+        b = int(np.searchsorted(cumulative, rank))
+        before = int(cumulative[b - 1]) if b > 0 else 0
+        return b, rank - before
+
+    def needs_refining(self) -> bool:
+        """Whether a second pass is needed: some VaR lies in a bin of non-zero losses."""
+        return any(
+            self._locate(s, level)[0] > 0
+            for s in range(len(self.columns))
+            for level in self.levels
+        )
+
+    def refine(self, losses: np.ndarray) -> None:
+        """Second pass: keep the losses of one block that fall in a VaR bin."""
+        if self._targets is None:
+            self._targets = {
+                (s, b): []
+                for s in range(len(self.columns))
+                for level in self.levels
+                for b in [self._locate(s, level)[0]]
+                if b > 0
+            }
+        bins = self.grid.index(losses)
+        for (s, b), kept in self._targets.items():
+            values = losses[bins[:, s] == b, s]
+            if values.size:
+                kept.append(values)
+
+    def _var_es(self, s: int, level: float) -> tuple[float, float]:
+        b, within = self._locate(s, level)
+        n = self.count
+        above = slice(b + 1, None)
+        if b == 0:
+            var = 0.0
+            bin_excess = 0.0
+        else:
+            if self._targets is None:
+                raise RuntimeError("VaR needs the second pass (refine) over every block")
+            kept = self._targets[(s, b)]
+            values = np.sort(np.concatenate(kept)) if kept else np.empty(0)
+            if values.size != self.bin_count[s, b]:
+                raise RuntimeError(
+                    f"{self.columns[s]}: the second pass saw {values.size} losses in bin {b}, "
+                    f"the first {self.bin_count[s, b]}: the data read back differ"
+                )
+            var = float(values[within - 1])
+            bin_excess = float(np.clip(values - var, 0.0, None).sum())
+        excess = float(self.bin_sum[s, above].sum() - self.bin_count[s, above].sum() * var)
+        return var, var + (excess + bin_excess) / (n * (1.0 - level))
+
+    # ---- results --------------------------------------------------------------------
 
     def _batch_se(self, estimates: list[np.ndarray]) -> np.ndarray | None:
         """Batch-means standard error, scaled from block size to the whole run."""
@@ -102,51 +206,47 @@ class LossAccumulator:
         sd = np.sqrt(variance)
         el_se = np.sqrt(variance / n)
         sd_se = self._batch_se(self.block_sd)
-        descending = -np.sort(-self.top, axis=0)
         var_se = self._batch_se(self.block_var)
         es_se = self._batch_se(self.block_es)
         rows = []
         for s, column in enumerate(self.columns):
             base = {"scope": column.scope, "name": column.name}
             rows.append(
-                {
-                    **base,
-                    "metric": "el",
-                    "level": None,
-                    "value": float(self.mean[s]),
-                    "std_error": float(el_se[s]),
-                }
+                {**base, "metric": "el", "level": None, "value": float(self.mean[s]),
+                 "std_error": float(el_se[s])}
             )
             rows.append(
-                {
-                    **base,
-                    "metric": "sd",
-                    "level": None,
-                    "value": float(sd[s]),
-                    "std_error": _pick(sd_se, s),
-                }
+                {**base, "metric": "sd", "level": None, "value": float(sd[s]),
+                 "std_error": _pick(sd_se, s)}
             )
             for j, level in enumerate(self.levels):
-                var, es = var_es_from_descending(descending[:, s : s + 1], n, level)
+                var, es = self._var_es(s, level)
                 rows.append(
-                    {
-                        **base,
-                        "metric": "var",
-                        "level": level,
-                        "value": float(var[0]),
-                        "std_error": _pick(var_se, (j, s)),
-                    }
+                    {**base, "metric": "var", "level": level, "value": var,
+                     "std_error": _pick(var_se, (j, s))}
                 )
                 rows.append(
-                    {
-                        **base,
-                        "metric": "es",
-                        "level": level,
-                        "value": float(es[0]),
-                        "std_error": _pick(es_se, (j, s)),
-                    }
+                    {**base, "metric": "es", "level": level, "value": es,
+                     "std_error": _pick(es_se, (j, s))}
                 )
         return rows
+
+
+def summarise(
+    columns: Sequence[Column],
+    levels: Sequence[float],
+    block_size: int,
+    maximum: np.ndarray,
+    blocks: Sequence[np.ndarray],
+) -> list[dict]:
+    """Both passes over loss matrices held in memory (tests, notebooks, small studies)."""
+    accumulator = LossAccumulator(columns, levels, block_size, maximum)
+    for losses in blocks:
+        accumulator.add(losses)
+    if accumulator.needs_refining():
+        for losses in blocks:
+            accumulator.refine(losses)
+    return accumulator.rows()
 
 
 def _pick(array: np.ndarray | None, index) -> float | None:
@@ -161,13 +261,7 @@ def probability_rows(
     for name, count in zip(names, hits, strict=True):
         p = float(count) / n
         rows.append(
-            {
-                "scope": scope,
-                "name": name,
-                "metric": metric,
-                "level": None,
-                "value": p,
-                "std_error": math.sqrt(p * (1.0 - p) / n),
-            }
+            {"scope": scope, "name": name, "metric": metric, "level": None, "value": p,
+             "std_error": math.sqrt(p * (1.0 - p) / n)}
         )
     return rows

@@ -33,7 +33,14 @@ from stress.metrics import Column, LossAccumulator, probability_rows
 from stress.scenario import Scenario, load_scenario, shipped_scenarios
 from stress.tomlwrite import dumps
 
-RUN_ENTRIES = ("manifest.json", "scenario.toml", "summary.parquet", "paths", "institutions")
+RUN_ENTRIES = (
+    "manifest.json",
+    "scenario.toml",
+    "summary.parquet",
+    "paths",
+    "institutions",
+    "classes",
+)
 ESTIMATOR = "mc"
 
 Progress = Callable[[int, int], None]
@@ -123,10 +130,41 @@ def loss_columns(portfolio: Portfolio) -> list[Column]:
 
 
 def loss_matrix(portfolio: Portfolio, system, institution, classes) -> np.ndarray:
+    """(n, S) losses in :func:`loss_columns` order; institution types are summed here."""
     by_type = np.zeros((institution.shape[0], len(portfolio.type_names)))
     for i, t in enumerate(portfolio.institution_type):
         by_type[:, t] += institution[:, i]
     return np.column_stack([system, institution, by_type, classes])
+
+
+def loss_maxima(portfolio: Portfolio) -> np.ndarray:
+    """The largest possible loss of each :func:`loss_columns` series: every EAD lost in full."""
+    ead = portfolio.exposure_ead
+    n_institutions = len(portfolio.institution_ids)
+    holder = np.repeat(np.arange(n_institutions), np.diff(portfolio.holding_indptr))
+    held = portfolio.holding_share * ead[portfolio.holding_exposure]
+    institution = np.bincount(holder, weights=held, minlength=n_institutions)
+    by_type = np.bincount(
+        portfolio.institution_type, weights=institution, minlength=len(portfolio.type_names)
+    )
+    by_class = np.bincount(
+        portfolio.exposure_class, weights=ead, minlength=len(portfolio.class_names)
+    )
+    return np.concatenate([[ead.sum()], institution, by_type, by_class])
+
+
+def read_block_losses(out_dir: Path, portfolio: Portfolio, name: str) -> np.ndarray:
+    """A block's loss matrix read back from its Parquet parts (the metrics' second pass)."""
+    system = sio.read_column(out_dir / "paths" / name, "system_loss")
+    n = system.shape[0]
+    institution = sio.read_column(out_dir / "institutions" / name, "total_loss")
+    classes = sio.read_column(out_dir / "classes" / name, "loss")
+    return loss_matrix(
+        portfolio,
+        system,
+        institution.reshape(n, len(portfolio.institution_ids)),
+        classes.reshape(n, len(portfolio.class_names)),
+    )
 
 
 def reproduce_command(
@@ -252,14 +290,19 @@ def run_scenario(
 
     paths_dir = out_dir / "paths"
     institutions_dir = out_dir / "institutions"
-    paths_dir.mkdir()
-    institutions_dir.mkdir()
+    classes_dir = out_dir / "classes"
+    for folder in (paths_dir, institutions_dir, classes_dir):
+        folder.mkdir()
     paths_schema = sio.with_provenance(sio.paths_schema(portfolio.factor_names), provenance)
     institutions_schema = sio.with_provenance(sio.INSTITUTIONS_SCHEMA, provenance)
+    classes_schema = sio.with_provenance(sio.CLASSES_SCHEMA, provenance)
     institution_types = [portfolio.type_names[t] for t in portfolio.institution_type]
 
     accumulator = LossAccumulator(
-        loss_columns(portfolio), loaded.model.simulation.levels, options.paths, options.block_size
+        loss_columns(portfolio),
+        loaded.model.simulation.levels,
+        options.block_size,
+        loss_maxima(portfolio),
     )
     defaults = np.zeros(len(portfolio.institution_ids), dtype=np.int64)
     done = 0
@@ -278,6 +321,10 @@ def run_scenario(
                 ),
                 institutions_dir / name,
             )
+            sio.write_parquet(
+                sio.classes_table(result, portfolio.class_names, classes_schema),
+                classes_dir / name,
+            )
             accumulator.add(
                 loss_matrix(
                     portfolio, result.system_loss, result.institution_loss, result.class_loss
@@ -290,6 +337,11 @@ def run_scenario(
                 progress(done, options.paths)
         simulate_seconds = time.perf_counter() - simulate_started
 
+        # Exact tail quantiles in bounded memory: read the parts back for the VaR bins.
+        if accumulator.needs_refining():
+            for block in blocks:
+                name = sio.part_name(block.index)
+                accumulator.refine(read_block_losses(out_dir, portfolio, name))
         rows = accumulator.rows() + probability_rows(
             "institution", portfolio.institution_ids, defaults, options.paths, "p_default"
         )
@@ -317,6 +369,10 @@ def run_scenario(
             "institutions": {
                 "parts": len(blocks),
                 "rows": options.paths * len(portfolio.institution_ids),
+            },
+            "classes": {
+                "parts": len(blocks),
+                "rows": options.paths * len(portfolio.class_names),
             },
             "summary.parquet": {"rows": summary.num_rows},
         },

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from stress.metrics import Column, LossAccumulator, probability_rows, tail_rank
+from stress.metrics import Column, LossAccumulator, probability_rows, summarise, tail_rank
 
 
 def _direct(losses, level):
@@ -22,10 +22,11 @@ def test_streaming_equals_direct(block_size):
         [rng.pareto(2.0, 5_000) * (rng.random(5_000) < 0.1), np.round(rng.random(5_000), 1)]
     )
     levels = [0.9, 0.99, 0.999]
-    acc = LossAccumulator([Column("system", "a"), Column("class", "b")], levels, 5_000, block_size)
-    for start in range(0, 5_000, block_size):
-        acc.add(losses[start : start + block_size])
-    rows = {(r["name"], r["metric"], r["level"]): r for r in acc.rows()}
+    blocks = [losses[start : start + block_size] for start in range(0, 5_000, block_size)]
+    columns = [Column("system", "a"), Column("class", "b")]
+    maximum = np.array([losses[:, 0].max() * 1.5, 1.0])
+    rows = summarise(columns, levels, block_size, maximum, blocks)
+    rows = {(r["name"], r["metric"], r["level"]): r for r in rows}
     for s, name in enumerate("ab"):
         column = losses[:, s]
         assert rows[(name, "el", None)]["value"] == pytest.approx(column.mean(), rel=1e-12)
@@ -46,20 +47,18 @@ def test_tail_rank_is_robust_to_rounding():
 
 
 def test_es_of_an_atom_is_the_atom():
-    acc = LossAccumulator([Column("system", "s")], [0.99], 1_000, 100)
-    for _ in range(10):
-        acc.add(np.full((100, 1), 3.0))
-    rows = {(r["metric"], r["level"]): r for r in acc.rows()}
+    blocks = [np.full((100, 1), 3.0)] * 10
+    rows = summarise([Column("system", "s")], [0.99], 100, np.array([10.0]), blocks)
+    rows = {(r["metric"], r["level"]): r for r in rows}
     assert rows[("var", 0.99)]["value"] == 3.0
     assert rows[("es", 0.99)]["value"] == 3.0
     assert rows[("var", 0.99)]["std_error"] == 0.0
 
 
 def test_batch_means_error_needs_two_full_blocks():
-    acc = LossAccumulator([Column("system", "s")], [0.9], 150, 100)
-    acc.add(np.arange(100.0)[:, None])
-    acc.add(np.arange(50.0)[:, None])
-    rows = {(r["metric"], r["level"]): r for r in acc.rows()}
+    blocks = [np.arange(100.0)[:, None], np.arange(50.0)[:, None]]
+    rows = summarise([Column("system", "s")], [0.9], 100, np.array([100.0]), blocks)
+    rows = {(r["metric"], r["level"]): r for r in rows}
     assert rows[("var", 0.9)]["std_error"] is None
 
 
@@ -67,3 +66,36 @@ def test_binomial_standard_errors():
     (row,) = probability_rows("institution", ["a"], np.array([25]), 1_000, "p_default")
     assert row["value"] == 0.025
     assert row["std_error"] == pytest.approx(np.sqrt(0.025 * 0.975 / 1_000))
+
+
+def test_mostly_zero_losses_need_no_second_pass():
+    losses = np.zeros((1_000, 1))
+    losses[:5, 0] = [4.0, 1.0, 2.0, 3.0, 5.0]
+    acc = LossAccumulator([Column("system", "s")], [0.99], 1_000, np.array([10.0]))
+    acc.add(losses)
+    assert not acc.needs_refining()
+    rows = {(r["metric"], r["level"]): r for r in acc.rows()}
+    assert rows[("var", 0.99)]["value"] == 0.0
+    assert rows[("es", 0.99)]["value"] == pytest.approx(15.0 / 10.0)
+
+
+def test_second_pass_must_see_the_same_data():
+    rng = np.random.default_rng(1)
+    losses = rng.random((1_000, 1))
+    acc = LossAccumulator([Column("system", "s")], [0.9], 1_000, np.array([1.0]))
+    acc.add(losses)
+    acc.refine(losses[:500])
+    with pytest.raises(RuntimeError, match="the data read back differ"):
+        acc.rows()
+
+
+def test_memory_does_not_grow_with_paths():
+    """What the accumulator keeps after pass 1 is a fixed-size histogram."""
+    rng = np.random.default_rng(2)
+    sizes = []
+    for blocks in (10, 100):
+        acc = LossAccumulator([Column("system", "s")], [0.95, 0.999], 1_000, np.array([50.0]))
+        for _ in range(blocks):
+            acc.add(rng.exponential(size=(1_000, 1)))
+        sizes.append(acc.bin_count.nbytes + acc.bin_sum.nbytes)
+    assert sizes[0] == sizes[1]

@@ -41,6 +41,7 @@ def test_layout_and_manifest(finished):
     _, result = finished
     out = result.out
     assert sorted(p.name for p in out.iterdir()) == [
+        "classes",
         "institutions",
         "manifest.json",
         "paths",
@@ -74,6 +75,9 @@ def test_schemas_round_trip_with_provenance(finished):
     institutions = pq.read_table(result.out / "institutions")
     assert institutions.schema.remove_metadata().equals(sio.INSTITUTIONS_SCHEMA)
     assert institutions.num_rows == 4_000 * 3
+    classes = pq.read_table(result.out / "classes")
+    assert classes.schema.remove_metadata().equals(sio.CLASSES_SCHEMA)
+    assert classes.num_rows == 4_000 * 5  # five classes
     summary = pq.read_table(result.out / "summary.parquet")
     assert summary.schema.remove_metadata().equals(sio.SUMMARY_SCHEMA)
     part = result.out / "paths" / "part-000002.parquet"
@@ -125,7 +129,7 @@ def test_one_thread_equals_two_bit_for_bit(tmp_path: Path, kernel):
     one = _run(path, tmp_path / "one", threads=1, paths=5_500, kernel=kernel).out
     two = _run(path, tmp_path / "two", threads=2, paths=5_500, kernel=kernel).out
     files = sorted(p.relative_to(one) for p in one.rglob("*") if p.is_file())
-    assert len(files) == 2 * 6 + 3
+    assert len(files) == 3 * 6 + 3
     for relative in files:
         if relative.suffix == ".parquet":
             assert (one / relative).read_bytes() == (two / relative).read_bytes(), relative
@@ -188,7 +192,7 @@ def test_a_crash_leaves_a_failed_manifest_and_no_half_files(
         _run(small_file, out, threads=1)
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["status"] == "failed"
-    assert manifest["blocks_done"] == 2
+    assert manifest["blocks_done"] == 1  # three parts a block: the fifth file is block 1's
     assert "No space left" in manifest["error"]
     for part in out.rglob("*.parquet"):
         pq.read_metadata(part)  # every file with a final name is whole
