@@ -23,6 +23,9 @@ from kernels.common import lgd_draw, lgd_mean, normal_cdf, systematic
 
 # Above this conditional PD one uniform per member is cheaper than a logarithm per default.
 DENSE_PD = 0.15
+# Up to this many members a normal draw per member (the latent variable itself) is cheaper
+# than the group's conditional PD, which costs an erfc and a log1p.
+SMALL_GROUP = 4
 
 
 @jit
@@ -74,9 +77,11 @@ def simulate_losses_fast(
     Parameters
     ----------
     rng : numpy.random.Generator
-        The block's generator, consumed per path: for each obligor group, uniforms for the
-        geometric gaps (or one per member above ``DENSE_PD``), one Beta variate per defaulted
-        Beta-LGD exposure right after its obligor's default; then one binomial per exact pool.
+        The block's generator, consumed per path: for each obligor group, one standard normal
+        per member (groups of at most ``SMALL_GROUP``: the latent variable itself), or uniforms
+        for the geometric gaps (one per member above ``DENSE_PD``); one Beta variate per
+        defaulted Beta-LGD exposure right after its obligor's default; then one binomial per
+        exact pool.
     factors : (n, K), scale : (n,)
         As for ``simulate_losses_reference``.
     loading_rows : (L, K)
@@ -110,16 +115,23 @@ def simulate_losses_fast(
         count = 0
         for g in range(n_groups):
             shifted = group_threshold[g] * inverse_scale - row_value[group_loading[g]]
-            conditional_pd = normal_cdf(shifted / group_idio[g])
             first = group_indptr[g]
             members = group_indptr[g + 1] - first
+            small = members <= SMALL_GROUP
+            conditional_pd = 1.0 if small else normal_cdf(shifted / group_idio[g])
             if conditional_pd <= 0.0:
                 continue
             dense = conditional_pd >= DENSE_PD
             log_survival = math.log1p(-conditional_pd) if not dense else 0.0
             position = -1.0
             while True:
-                if dense:
+                if small:
+                    position += 1.0
+                    if position >= members:
+                        break
+                    if group_idio[g] * rng.standard_normal() >= shifted:
+                        continue
+                elif dense:
                     position += 1.0
                     if position >= members:
                         break

@@ -77,7 +77,7 @@ def simulate_losses_twin(rng, factors, scale, portfolio):
     return system, n_defaults, classes, institutions
 
 
-def simulate_losses_fast_twin(rng, factors, scale, portfolio, dense_pd=0.15):
+def simulate_losses_fast_twin(rng, factors, scale, portfolio, dense_pd=0.15, small_group=4):
     """Twin of kernels.fast: groups, geometric gaps, losses booked for defaults only."""
     pf, f = portfolio, portfolio.fast
     n = factors.shape[0]
@@ -94,33 +94,40 @@ def simulate_losses_fast_twin(rng, factors, scale, portfolio, dense_pd=0.15):
     for p in range(n):
         y = factors[p]
         rows = f.loading_rows @ y
+
+        def default(o):
+            n_defaults[p] += 1
+            for k in range(f.obligor_exposure_indptr[o], f.obligor_exposure_indptr[o + 1]):
+                e = f.obligor_exposure[k]
+                args = (pf.exposure_lgd_kind[e], pf.exposure_lgd_p1[e], pf.exposure_lgd_p2[e])
+                factor = pf.exposure_lgd_factor[e]
+                value = y[factor] if factor >= 0 else 0.0
+                loss = pf.exposure_ead[e] * _lgd(rng, *args, value, draw=True)
+                system[p] += loss
+                book(p, e, loss)
+
         for g in range(len(f.group_threshold)):
             shifted = f.group_threshold[g] * (1.0 / scale[p]) - rows[f.group_loading[g]]
-            cond = 0.5 * math.erfc(-(shifted / f.group_idio[g]) * math.sqrt(0.5))
             members = f.group_members[f.group_indptr[g] : f.group_indptr[g + 1]]
+            if len(members) <= small_group:
+                for m in members:
+                    if f.group_idio[g] * rng.standard_normal() < shifted:
+                        default(m)
+                continue
+            cond = 0.5 * math.erfc(-(shifted / f.group_idio[g]) * math.sqrt(0.5))
             if cond <= 0.0:
                 continue
             if cond >= dense_pd:
-                hit = [m for m in members if rng.random() < cond]
-            else:
-                hit, position = [], -1
-                while True:
-                    position += 1 + math.floor(math.log(rng.random()) / math.log1p(-cond))
-                    if position >= len(members):
-                        break
-                    hit.append(members[position])
-            for o in hit:
-                n_defaults[p] += 1
-                exposures = f.obligor_exposure[
-                    f.obligor_exposure_indptr[o] : f.obligor_exposure_indptr[o + 1]
-                ]
-                for e in exposures:
-                    args = (pf.exposure_lgd_kind[e], pf.exposure_lgd_p1[e], pf.exposure_lgd_p2[e])
-                    factor = pf.exposure_lgd_factor[e]
-                    value = y[factor] if factor >= 0 else 0.0
-                    loss = pf.exposure_ead[e] * _lgd(rng, *args, value, draw=True)
-                    system[p] += loss
-                    book(p, e, loss)
+                for m in members:
+                    if rng.random() < cond:
+                        default(m)
+                continue
+            position = -1
+            while True:
+                position += 1 + math.floor(math.log(rng.random()) / math.log1p(-cond))
+                if position >= len(members):
+                    break
+                default(members[position])
         for q in range(len(pf.pool_ids)):
             shifted = pf.pool_threshold[q] * (1.0 / scale[p]) - float(pf.pool_loadings[q] @ y)
             fraction = 0.5 * math.erfc(-(shifted / pf.pool_idio[q]) * math.sqrt(0.5))
