@@ -147,9 +147,7 @@ class LossAccumulator:
     def needs_refining(self) -> bool:
         """Whether a second pass is needed: some VaR lies in a bin of non-zero losses."""
         return any(
-            self._locate(s, level)[0] > 0
-            for s in range(len(self.columns))
-            for level in self.levels
+            self._locate(s, level)[0] > 0 for s in range(len(self.columns)) for level in self.levels
         )
 
     def refine(self, losses: np.ndarray) -> None:
@@ -212,22 +210,42 @@ class LossAccumulator:
         for s, column in enumerate(self.columns):
             base = {"scope": column.scope, "name": column.name}
             rows.append(
-                {**base, "metric": "el", "level": None, "value": float(self.mean[s]),
-                 "std_error": float(el_se[s])}
+                {
+                    **base,
+                    "metric": "el",
+                    "level": None,
+                    "value": float(self.mean[s]),
+                    "std_error": float(el_se[s]),
+                }
             )
             rows.append(
-                {**base, "metric": "sd", "level": None, "value": float(sd[s]),
-                 "std_error": _pick(sd_se, s)}
+                {
+                    **base,
+                    "metric": "sd",
+                    "level": None,
+                    "value": float(sd[s]),
+                    "std_error": _pick(sd_se, s),
+                }
             )
             for j, level in enumerate(self.levels):
                 var, es = self._var_es(s, level)
                 rows.append(
-                    {**base, "metric": "var", "level": level, "value": var,
-                     "std_error": _pick(var_se, (j, s))}
+                    {
+                        **base,
+                        "metric": "var",
+                        "level": level,
+                        "value": var,
+                        "std_error": _pick(var_se, (j, s)),
+                    }
                 )
                 rows.append(
-                    {**base, "metric": "es", "level": level, "value": es,
-                     "std_error": _pick(es_se, (j, s))}
+                    {
+                        **base,
+                        "metric": "es",
+                        "level": level,
+                        "value": es,
+                        "std_error": _pick(es_se, (j, s)),
+                    }
                 )
         return rows
 
@@ -261,7 +279,13 @@ def probability_rows(
     for name, count in zip(names, hits, strict=True):
         p = float(count) / n
         rows.append(
-            {"scope": scope, "name": name, "metric": metric, "level": None, "value": p,
-             "std_error": math.sqrt(p * (1.0 - p) / n)}
+            {
+                "scope": scope,
+                "name": name,
+                "metric": metric,
+                "level": None,
+                "value": p,
+                "std_error": math.sqrt(p * (1.0 - p) / n),
+            }
         )
     return rows

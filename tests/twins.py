@@ -95,7 +95,7 @@ def simulate_losses_fast_twin(rng, factors, scale, portfolio, dense_pd=0.15, sma
         y = factors[p]
         rows = f.loading_rows @ y
 
-        def default(o):
+        def default(o, p=p, y=y):
             n_defaults[p] += 1
             for k in range(f.obligor_exposure_indptr[o], f.obligor_exposure_indptr[o + 1]):
                 e = f.obligor_exposure[k]
