@@ -1,0 +1,553 @@
+"""Throughput and memory of the loss kernels next to baselines.
+
+Prints the Markdown tables quoted in the README's performance section:
+
+    python benchmarks/kernels.py [--quick]
+
+Engines, all on one thread and on the same synthetic books (benchmarks/portfolios.py): the
+fast kernel and the reference kernel through ``stress.engine.simulate_block``; a dense,
+vectorised NumPy implementation of the same model (below); and ``creditriskengine``'s
+multi-factor Gaussian copula when that package is installed. Every engine row is measured in a
+fresh process (multiprocessing, 'spawn'), so its peak RSS is its own: warm-up call, paths per
+timing calibrated to about ``--seconds``, then the median of ``--repeats`` timings.
+
+Then the fast path through ``stress.engine.simulate`` on 1 and 2 threads, and the peak RSS of
+``ai-stress run`` at 10⁶ and 10⁷ paths, which should not grow with the number of paths.
+``--quick`` skips the 100 000-obligor book and the 10⁷-path run and times shorter, as a smoke
+test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import importlib.util
+import json
+import math
+import multiprocessing
+import os
+import platform
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+# This file is named like the engine's `kernels` package and Python puts its directory first
+# on sys.path, where it would shadow the package (stress.engine imports kernels). Move the
+# directory to the end: the package wins, and portfolios.py next to this file still imports.
+sys.path.remove(str(Path(__file__).resolve().parent))
+sys.path.append(str(Path(__file__).resolve().parent))
+
+import numba
+import numpy as np
+import portfolios
+from scipy import special
+
+from stress.compile import Portfolio, compile_scenario
+from stress.engine import Block, simulate, simulate_block
+from stress.scenario import validate_data
+from stress.tomlwrite import dumps
+
+SEED = 20250805
+SIZES = (1_000, 10_000, 100_000)
+COPULAS = ("gaussian", "t")
+ENGINES = ("fast path", "reference kernel", "dense NumPy", "creditriskengine")
+# Dense engines materialise (batch × obligors) arrays: cap a batch at 10⁷ elements (80 MB per
+# float64 array), i.e. 1 000 paths up to 10 000 obligors, so they are neither memory-bound nor
+# starved of vectorisation.
+DENSE_BATCH = 1_000
+DENSE_ELEMENTS = 10_000_000
+THREAD_BOOK = 10_000
+THREAD_BLOCK = 10_000
+THREAD_MIN_PATHS = 200_000
+CLI_BOOK = 1_000
+CLI_BLOCK = 10_000
+BLAS_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def log(message: str) -> None:
+    """Progress on stderr, so that stdout is only the Markdown to paste."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def max_rss_mb(who: int = resource.RUSAGE_SELF) -> float:
+    """Peak resident set size so far; Linux reports ru_maxrss in KiB."""
+    return resource.getrusage(who).ru_maxrss / 1024.0
+
+
+def dense_batch(n_obligors: int) -> int:
+    return max(1, min(DENSE_BATCH, DENSE_ELEMENTS // n_obligors))
+
+
+# --------------------------------------------------------------------------------------
+# Engines
+# --------------------------------------------------------------------------------------
+
+
+class DenseNumpy:
+    """The model of the kernels written as dense array operations, one batch of paths at a time.
+
+    Per batch of ``b`` paths: factors ``Y = mean + z Aᵀ`` (b × K) and, for the t copula, a
+    scale ``sqrt(ν / W)`` per path; latent variables ``Y Lᵀ + b ε`` (b × O) with one normal per
+    obligor and path; defaults ``latent · scale < threshold``; then a single matrix product of
+    the 0/1 default matrix with a per-obligor table ``G`` (O × (2 + C + I)) whose columns are
+    1 (default count), EAD·LGD (system loss), EAD·LGD per class and share·EAD·LGD per
+    institution. Fixed LGDs and exposures on named obligors only, as in the benchmark books.
+
+    Parameters
+    ----------
+    portfolio : Portfolio
+        A compiled benchmark book.
+    batch : int
+        Paths per batch.
+    """
+
+    def __init__(self, portfolio: Portfolio, batch: int):
+        p = portfolio
+        if p.pool_ids or np.any(p.exposure_lgd_kind != 0) or np.any(p.exposure_target_kind != 0):
+            raise ValueError("dense NumPy handles fixed LGDs on named obligors only")
+        n_obligors, n_classes = len(p.obligor_ids), len(p.class_names)
+        n_institutions = len(p.institution_ids)
+        loss = p.exposure_ead * p.exposure_lgd_p1
+        table = np.zeros((n_obligors, 2 + n_classes + n_institutions))
+        table[:, 0] = 1.0
+        np.add.at(table[:, 1], p.exposure_target, loss)
+        np.add.at(table, (p.exposure_target, 2 + p.exposure_class), loss)
+        holder = np.repeat(np.arange(n_institutions), np.diff(p.holding_indptr))
+        np.add.at(
+            table,
+            (p.exposure_target[p.holding_exposure], 2 + n_classes + holder),
+            p.holding_share * loss[p.holding_exposure],
+        )
+        self.table = table
+        self.n_classes = n_classes
+        self.mean = p.factor_mean
+        self.factor_loading_t = np.ascontiguousarray(p.factor_loading.T)
+        self.loadings_t = np.ascontiguousarray(p.obligor_loadings.T)
+        self.idio = p.obligor_idio
+        self.threshold = p.obligor_threshold
+        self.dof = p.dof
+        self.batch = batch
+        self.latent = np.empty((batch, n_obligors))
+        self.noise = np.empty((batch, n_obligors))
+
+    def simulate(self, paths: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        """All outputs of ``paths`` paths: system, class and institution losses, defaults."""
+        out = np.empty((paths, self.table.shape[1]))
+        for start in range(0, paths, self.batch):
+            b = min(self.batch, paths - start)
+            latent, noise = self.latent[:b], self.noise[:b]
+            factors = self.mean + rng.standard_normal((b, self.mean.shape[0])) @ (
+                self.factor_loading_t
+            )
+            np.matmul(factors, self.loadings_t, out=latent)
+            rng.standard_normal(out=noise)
+            noise *= self.idio
+            latent += noise
+            if self.dof > 0.0:
+                latent *= np.sqrt(self.dof / rng.chisquare(self.dof, b))[:, None]
+            # The 0/1 defaults go straight into the noise buffer as float64 for the product.
+            np.less(latent, self.threshold, out=noise)
+            np.matmul(noise, self.table, out=out[start : start + b])
+        c = self.n_classes
+        return {
+            "n_defaults": out[:, 0],
+            "system_loss": out[:, 1],
+            "class_loss": out[:, 2 : 2 + c],
+            "institution_loss": out[:, 2 + c :],
+        }
+
+
+def creditriskengine_version() -> str | None:
+    if importlib.util.find_spec("creditriskengine") is None:
+        return None
+    return importlib.metadata.version("creditriskengine")
+
+
+def creditriskengine_runner(portfolio: Portfolio, batch: int) -> Callable[[int, int], np.ndarray]:
+    """``simulate_multi_factor`` on the book: correlated factors folded into the loadings.
+
+    It draws independent factors Z, so loadings ``a`` on factors ``Y = A Z`` become ``Aᵀa``;
+    its idiosyncratic weight ``sqrt(1 − |Aᵀa|²) = sqrt(1 − aᵀRa)`` is then the book's. It
+    returns the system loss only and builds (paths × obligors) arrays in one go, so it is
+    called on batches of the dense-NumPy size, each with its own seed.
+    """
+    from creditriskengine.portfolio.copula import simulate_multi_factor
+
+    p = portfolio
+    if not np.all(p.exposure_target == np.arange(len(p.obligor_ids))):
+        raise ValueError("needs one exposure per obligor, in obligor order")
+    pds = special.ndtr(p.obligor_threshold)  # Gaussian: the thresholds are Φ⁻¹(PD)
+    loadings = p.obligor_loadings @ p.factor_loading
+
+    def run(paths: int, repeat: int) -> np.ndarray:
+        parts = []
+        for j, start in enumerate(range(0, paths, batch)):
+            n = min(batch, paths - start)
+            parts.append(
+                simulate_multi_factor(
+                    pds, p.exposure_lgd_p1, p.exposure_ead, loadings, n, seed=1_000 * repeat + j
+                )
+            )
+        return np.concatenate(parts)
+
+    return run
+
+
+def engine_runner(engine: str, portfolio: Portfolio) -> Callable[[int, int], np.ndarray]:
+    """``run(paths, repeat)`` -> system loss per path; every repeat draws fresh paths."""
+    if engine in ("fast path", "reference kernel"):
+        kernel = "fast" if engine == "fast path" else "reference"
+
+        def run(paths: int, repeat: int) -> np.ndarray:
+            return simulate_block(portfolio, SEED, Block(repeat, 0, paths), kernel).system_loss
+
+        return run
+    batch = dense_batch(len(portfolio.obligor_ids))
+    if engine == "dense NumPy":
+        dense = DenseNumpy(portfolio, batch)
+
+        def run(paths: int, repeat: int) -> np.ndarray:
+            rng = np.random.default_rng((SEED, repeat))
+            return dense.simulate(paths, rng)["system_loss"]
+
+        return run
+    return creditriskengine_runner(portfolio, batch)
+
+
+def timed(run: Callable[[int, int], np.ndarray], paths: int, repeat: int):
+    started = time.perf_counter()
+    losses = run(paths, repeat)
+    return time.perf_counter() - started, losses
+
+
+def two_figures(x: float) -> int:
+    """Round up to two significant figures, so paths per timing read as round numbers."""
+    magnitude = 10 ** max(0, math.floor(math.log10(max(x, 1.0))) - 1)
+    return int(math.ceil(x / magnitude) * magnitude)
+
+
+def measure_engine(engine: str, portfolio: Portfolio, seconds: float, repeats: int) -> dict:
+    """Run in a fresh process: calibrate paths per timing, then time ``repeats`` runs.
+
+    Returns paths per timing, the timings, the mean loss and its standard error over all timed
+    paths, and ru_maxrss after imports and loading the book (``idle_mb``) and at the end.
+    """
+    if engine == "creditriskengine":
+        # Its import (pandas, statsmodels) is not the engine's working memory.
+        import creditriskengine.portfolio.copula  # noqa: F401
+    idle = max_rss_mb()
+    run = engine_runner(engine, portfolio)
+    n_obligors = len(portfolio.obligor_ids)
+    timed(run, max(1, 10_000 // n_obligors), 0)  # warm-up: JIT cache load, BLAS start-up
+    # Grow by 4× until a run takes a tenth of the target, then scale to the target.
+    paths = max(1, 100_000 // n_obligors)
+    while True:
+        elapsed, _ = timed(run, paths, 0)
+        if elapsed >= seconds / 10:
+            break
+        paths *= 4
+    paths = two_figures(paths * seconds / elapsed)
+    times, total, total_sq = [], 0.0, 0.0
+    for r in range(1, repeats + 1):
+        elapsed, losses = timed(run, paths, r)
+        times.append(elapsed)
+        total += float(losses.sum())
+        total_sq += float(np.square(losses).sum())
+    n = paths * repeats
+    mean = total / n
+    return {
+        "paths": paths,
+        "times": times,
+        "seconds": statistics.median(times),
+        "mean_loss": mean,
+        "loss_se": math.sqrt(max(total_sq / n - mean * mean, 0.0) / n),
+        "idle_mb": idle,
+        "peak_mb": max_rss_mb(),
+    }
+
+
+def measure_threads(portfolio: Portfolio, min_paths: int, repeats: int) -> dict:
+    """Run in a fresh process: ``simulate(..., threads=T)`` for T = 1, 2, interleaved."""
+    simulate(portfolio, 2 * THREAD_BLOCK, SEED, THREAD_BLOCK, threads=2, kernel="fast")
+    started = time.perf_counter()
+    simulate(portfolio, 5 * THREAD_BLOCK, SEED, THREAD_BLOCK, threads=1, kernel="fast")
+    rate = 5 * THREAD_BLOCK / (time.perf_counter() - started)
+    # At least min_paths and ≥ 1.2 s on one thread, in whole pairs of blocks so that two
+    # threads finish together.
+    pair = 2 * THREAD_BLOCK
+    paths = max(min_paths, math.ceil(1.2 * rate / pair) * pair)
+    times: dict[int, list[float]] = {1: [], 2: []}
+    # Interleaved, so that drift in the machine's load hits both thread counts alike.
+    for _ in range(repeats):
+        for threads in (1, 2):
+            started = time.perf_counter()
+            simulate(portfolio, paths, SEED, THREAD_BLOCK, threads=threads, kernel="fast")
+            times[threads].append(time.perf_counter() - started)
+    return {"paths": paths, "times": times}
+
+
+def in_fresh_process(function: Callable, *args: Any) -> Any:
+    """Call ``function(*args)`` in a new spawned interpreter, so its ru_maxrss is its own."""
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=context) as executor:
+        return executor.submit(function, *args).result()
+
+
+# --------------------------------------------------------------------------------------
+# ai-stress run
+# --------------------------------------------------------------------------------------
+
+
+def ai_stress_command() -> list[str]:
+    """The ``ai-stress`` script of this interpreter, else ``python -m stress`` (the same)."""
+    script = Path(sys.executable).parent / "ai-stress"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "stress"]
+
+
+def measure_cli(scenario: Path, paths: int, out: Path, threads: int, env: dict) -> dict:
+    """Run ``ai-stress run`` and read the child's own peak RSS from ``os.wait4``.
+
+    RUSAGE_CHILDREN would be the maximum over every child this process ever waited for,
+    including the engine processes above; wait4 gives this one child's figure.
+    """
+    command = [
+        *ai_stress_command(),
+        "run",
+        str(scenario),
+        "--paths",
+        str(paths),
+        "--block-size",
+        str(CLI_BLOCK),
+        "--threads",
+        str(threads),
+        "--out",
+        str(out),
+        "--overwrite",
+    ]
+    log_file = out.parent / f"{out.name}.log"
+    started = time.perf_counter()
+    with open(log_file, "wb") as sink:
+        process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, env=env)
+        _, status, usage = os.wait4(process.pid, 0)
+    wall = time.perf_counter() - started
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed:\n{log_file.read_text()}")
+    manifest = json.loads((out / "manifest.json").read_text())
+    size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
+    shutil.rmtree(out)  # 10⁷ paths are about a gigabyte of Parquet
+    return {
+        "paths": paths,
+        "peak_mb": usage.ru_maxrss / 1024.0,
+        "wall_s": wall,
+        "simulate_s": manifest["timings"]["simulate_s"],
+        "output_mb": size / 2**20,
+    }
+
+
+# --------------------------------------------------------------------------------------
+# Report
+# --------------------------------------------------------------------------------------
+
+
+def machine() -> list[str]:
+    model = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        model = platform.processor() or model
+    try:
+        revision = subprocess.run(
+            ["git", "describe", "--always", "--dirty"],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        revision = "unknown"
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    return [
+        f"Machine: {model}, {os.cpu_count()} logical cores, {platform.system()} "
+        f"{platform.release()}; load average at start {load}",
+        f"Python {platform.python_version()}, NumPy {np.__version__}, Numba {numba.__version__}; "
+        f"ai-stress {importlib.metadata.version('ai-stress')} at git {revision}",
+    ]
+
+
+def count(n: int) -> str:
+    return f"{n:,}"
+
+
+def engine_table(rows: list[dict]) -> list[str]:
+    lines = [
+        "| obligors | copula | engine | paths per timing | median s | paths/s "
+        "| obligor-paths/s | fast path ÷ engine | peak RSS MB | engine Δ RSS MB "
+        "| mean loss ÷ EL |",
+        "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    fast = {(r["obligors"], r["copula"]): r for r in rows if r["engine"] == "fast path"}
+    for r in rows:
+        head = f"| {count(r['obligors'])} | {r['copula']} | {r['label']} |"
+        if "skipped" in r:
+            lines.append(f"{head} {r['skipped']} | | | | | | | |")
+            continue
+        rate = r["paths"] / r["seconds"]
+        base = fast.get((r["obligors"], r["copula"]))
+        ratio = "" if base is None else f"{base['paths'] / base['seconds'] / rate:,.1f}×"
+        el = r["expected_loss"]
+        lines.append(
+            f"{head} {count(r['paths'])} | {r['seconds']:.3f} | {rate:,.0f} | "
+            f"{rate * r['obligors']:.3g} | {ratio} | {r['peak_mb']:,.0f} | "
+            f"{r['peak_mb'] - r['idle_mb']:,.0f} | "
+            f"{r['mean_loss'] / el:.3f} ± {r['loss_se'] / el:.3f} |"
+        )
+    return lines
+
+
+def thread_table(rows: list[dict]) -> list[str]:
+    lines = [
+        "| obligors | copula | paths | 1 thread s | 2 threads s | speed-up |",
+        "|---:|---|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        one, two = statistics.median(r["times"][1]), statistics.median(r["times"][2])
+        lines.append(
+            f"| {count(THREAD_BOOK)} | {r['copula']} | {count(r['paths'])} | {one:.3f} | "
+            f"{two:.3f} | {one / two:.2f}× |"
+        )
+    return lines
+
+
+def cli_table(rows: list[dict]) -> list[str]:
+    lines = [
+        "| paths | peak RSS MB | ratio to 10⁶ | wall s | simulate s | Parquet MB |",
+        "|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        ratio = r["peak_mb"] / rows[0]["peak_mb"]
+        lines.append(
+            f"| {count(r['paths'])} | {r['peak_mb']:,.0f} | {ratio:.3f} | {r['wall_s']:.1f} | "
+            f"{r['simulate_s']:.1f} | {r['output_mb']:,.0f} |"
+        )
+    return lines
+
+
+# --------------------------------------------------------------------------------------
+# Main
+# --------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke test: no 100 000-obligor book, no 10⁷-path run, shorter timings",
+    )
+    parser.add_argument("--seconds", type=float, help="target seconds per timing [0.6; quick 0.1]")
+    parser.add_argument("--repeats", type=int, default=5, help="timings per row (median) [5]")
+    args = parser.parse_args()
+    seconds = args.seconds or (0.1 if args.quick else 0.6)
+    sizes = SIZES[:2] if args.quick else SIZES
+    thread_paths = 2 * 2 * THREAD_BLOCK if args.quick else THREAD_MIN_PATHS
+    cli_paths = (10**6,) if args.quick else (10**6, 10**7)
+    cli_env = dict(os.environ)
+    # Every engine row is one thread: keep BLAS (dense NumPy, creditriskengine) to one too.
+    # Spawned children inherit the environment and start BLAS afresh.
+    for name in BLAS_VARIABLES:
+        os.environ[name] = "1"
+    cre_version = creditriskengine_version()
+
+    header = [
+        f"Command: python benchmarks/kernels.py {' '.join(sys.argv[1:])}".rstrip(),
+        *machine(),
+        "",
+    ]
+    print("\n".join(header), flush=True)
+
+    rows: list[dict] = []
+    thread_rows: list[dict] = []
+    for n_obligors in sizes:
+        for copula in COPULAS:
+            log(f"building the {n_obligors:,}-obligor {copula} book")
+            portfolio = compile_scenario(
+                validate_data(portfolios.scenario_data(n_obligors, copula))
+            )
+            expected = portfolios.book(n_obligors).expected_loss
+            for engine in ENGINES:
+                row = {"obligors": n_obligors, "copula": copula, "engine": engine}
+                row["label"] = engine
+                if engine == "creditriskengine":
+                    row["label"] = f"creditriskengine {cre_version or ''}".rstrip()
+                    if cre_version is None:
+                        rows.append({**row, "skipped": "not installed"})
+                        continue
+                    if copula == "t":
+                        rows.append({**row, "skipped": "no t copula (Gaussian only)"})
+                        continue
+                log(f"  {engine}")
+                result = in_fresh_process(measure_engine, engine, portfolio, seconds, args.repeats)
+                rows.append({**row, **result, "expected_loss": expected})
+            if n_obligors == THREAD_BOOK:
+                log("  fast path on 1 and 2 threads")
+                result = in_fresh_process(measure_threads, portfolio, thread_paths, args.repeats)
+                thread_rows.append({"copula": copula, **result})
+
+    cli_rows = []
+    with tempfile.TemporaryDirectory(prefix="ai-stress-bench-") as tmp:
+        scenario = Path(tmp) / f"bench-{CLI_BOOK}.toml"
+        scenario.write_text(dumps(portfolios.scenario_data(CLI_BOOK, "gaussian")))
+        for paths in cli_paths:
+            log(f"ai-stress run, {paths:,} paths")
+            out_dir = Path(tmp) / f"run-{paths}"
+            cli_rows.append(measure_cli(scenario, paths, out_dir, os.cpu_count() or 1, cli_env))
+
+    batch_note = ", ".join(f"{dense_batch(n):,} at {n:,}" for n in sizes)
+    out = [
+        f"Engines on one thread, each row in a fresh process; median of {args.repeats} timings "
+        f"of about {seconds:g} s, after a warm-up call.",
+        "",
+        *engine_table(rows),
+        "",
+        "- fast path, reference kernel: `stress.engine.simulate_block(..., kernel=...)`, one "
+        "block of all the paths of a timing.",
+        "- dense NumPy: benchmarks/kernels.py `DenseNumpy`, one normal per obligor and path, "
+        f"batches of {batch_note} paths per batch (≤ 10⁷ latent variables), BLAS on 1 thread.",
+        "- creditriskengine: `creditriskengine.portfolio.copula.simulate_multi_factor` with the "
+        "factor correlation folded into the loadings (exact for the Gaussian copula), in "
+        "batches of the dense-NumPy size; it returns the system loss only (no class or "
+        "institution losses), so it does less work per path than the other engines.",
+        "- peak RSS: `ru_maxrss` of the row's own process; engine Δ: peak minus the RSS after "
+        "imports and loading the book, i.e. what warm-up and timings added.",
+        "- mean loss ÷ EL: mean system loss over all timed paths ± its standard error, over "
+        "Σ PD·EAD·LGD; about 1 when the engine simulates the book's model.",
+        "",
+        f"Fast path through `stress.engine.simulate` (block size {THREAD_BLOCK:,}), median of "
+        f"{args.repeats}, 1 and 2 threads interleaved:",
+        "",
+        *thread_table(thread_rows),
+        "",
+        f"Peak RSS of `ai-stress run` (fast kernel, {CLI_BOOK:,}-obligor Gaussian book, block "
+        f"size {CLI_BLOCK:,}, {os.cpu_count()} threads), from `os.wait4` on the process:",
+        "",
+        *cli_table(cli_rows),
+        "",
+        "Reproduce: `python benchmarks/kernels.py`" + (" --quick" if args.quick else ""),
+    ]
+    print("\n".join(out))
+
+
+if __name__ == "__main__":
+    main()
