@@ -98,8 +98,8 @@ class Portfolio:
     def n_factors(self) -> int:
         return len(self.factor_names)
 
-    def kernel_arguments(self) -> tuple[np.ndarray | float, ...]:
-        """The portfolio arguments of the loss kernels, in their order."""
+    def reference_kernel_arguments(self) -> tuple[np.ndarray | float, ...]:
+        """The portfolio arguments of ``kernels.reference.simulate_losses_reference``, in order."""
         return (
             self.obligor_threshold,
             self.obligor_loadings,

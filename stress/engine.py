@@ -93,27 +93,10 @@ def simulate_block(
     class_loss = np.empty((n, len(portfolio.class_names)))
     institution_loss = np.empty((n, len(portfolio.institution_ids)))
     if kernel == "fast":
-        simulate_losses_fast(
-            rng,
-            factors,
-            scale,
-            *portfolio.fast_kernel_arguments(),
-            system_loss,
-            n_defaults,
-            class_loss,
-            institution_loss,
-        )
+        losses, arguments = simulate_losses_fast, portfolio.fast_kernel_arguments()
     else:
-        simulate_losses_reference(
-            rng,
-            factors,
-            scale,
-            *portfolio.kernel_arguments(),
-            system_loss,
-            n_defaults,
-            class_loss,
-            institution_loss,
-        )
+        losses, arguments = simulate_losses_reference, portfolio.reference_kernel_arguments()
+    losses(rng, factors, scale, *arguments, system_loss, n_defaults, class_loss, institution_loss)
     return BlockResult(
         block=block,
         factors=factors,

@@ -88,7 +88,7 @@ def test_losses_match_twin(portfolio, kernel):
         rng,
         factors,
         scale,
-        *portfolio.kernel_arguments(),
+        *portfolio.reference_kernel_arguments(),
         system,
         n_defaults,
         classes,
