@@ -86,6 +86,14 @@ def run(
     kernel: Annotated[
         str, typer.Option(help="fast (conditional independence) | reference (per obligor)")
     ] = "fast",
+    repair_correlations: Annotated[
+        bool,
+        typer.Option(
+            "--repair-correlations",
+            help="Run on the nearest correlation matrix if the scenario's is not PSD "
+            "(audit in the manifest).",
+        ),
+    ] = False,
 ) -> None:
     """Run a scenario: Monte Carlo losses to a Parquet run directory."""
     from stress.run import run_scenario
@@ -102,6 +110,7 @@ def run(
             overwrite=overwrite,
             progress=progress,
             kernel=kernel,
+            repair_correlations=repair_correlations,
         )
     m = result.manifest
     typer.echo(
@@ -158,6 +167,124 @@ def report(
     text = render(run_dir, format_)  # type: ignore[arg-type]
     if text is not None:
         typer.echo(text, nl=False)
+
+
+correlations_app = typer.Typer(
+    help="Inspect, repair and fit the factor correlation matrix.", no_args_is_help=True
+)
+app.add_typer(correlations_app, name="correlations")
+
+
+@correlations_app.command("show")
+@user_errors
+def correlations_show(
+    scenario: ScenarioArg,
+    set_: SetOption = None,
+    plot: Annotated[
+        Path | None, typer.Option(help="Write heat maps as PNG (needs the plot extra).")
+    ] = None,
+    obligors: Annotated[
+        str | None, typer.Option(help="Comma-separated obligors to compare pairwise.")
+    ] = None,
+) -> None:
+    """Factor matrix, eigenvalues, and the correlations it implies between classes."""
+    from stress.tuning import correlation_report, plot_correlation, render_correlation_report
+
+    loaded = _load_for_inspection(scenario, set_ or [])
+    names = [o.strip() for o in obligors.split(",") if o.strip()] if obligors else []
+    report = correlation_report(loaded, names)
+    typer.echo(render_correlation_report(report), nl=False)
+    if plot is not None:
+        plot_correlation(report, plot)
+        typer.echo(f"heat maps: {plot}")
+
+
+def _load_for_inspection(scenario: str, overrides: list[str]):
+    """A scenario for inspection: a matrix that is not PSD is shown repaired, and said so."""
+    from stress.scenario import load_scenario
+
+    loaded = load_scenario(scenario, overrides, repair_correlations=True)
+    if loaded.repair is not None:
+        typer.echo(
+            f"note: the scenario's correlation matrix is not positive semi-definite (smallest "
+            f"eigenvalue {loaded.repair.min_eigenvalue_before:.4g}); shown below repaired to "
+            f"the nearest correlation matrix (distance {loaded.repair.frobenius_distance:.4g}).",
+            err=True,
+        )
+    return loaded
+
+
+@correlations_app.command("repair")
+@user_errors
+def correlations_repair(
+    scenario: ScenarioArg,
+    out: Annotated[Path, typer.Option(help="The repaired scenario file to write.")],
+    fix: Annotated[
+        list[str] | None,
+        typer.Option(metavar="FACTOR:FACTOR", help="Hold this pair at its input value."),
+    ] = None,
+    weight: Annotated[
+        list[str] | None,
+        typer.Option(metavar="FACTOR=W", help="Weight of a factor's row (W-norm)."),
+    ] = None,
+    eigen_floor: Annotated[
+        float, typer.Option(help="Smallest eigenvalue of the result (0: nearest, singular).")
+    ] = 0.0,
+    set_: SetOption = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace --out.")] = False,
+) -> None:
+    """Nearest correlation matrix (Higham 2002): write the repaired scenario and an audit."""
+    from stress.tuning import repair_scenario_file
+
+    outcome = repair_scenario_file(
+        scenario, out, fix or [], weight or [], eigen_floor, set_ or [], overwrite
+    )
+    changed = [row for row in outcome.audit if row["change"] != 0.0]
+    typer.echo(f"{'pair':<40}{'input':>10}{'repaired':>10}{'change':>10}")
+    for row in changed:
+        pair = f"{row['first']} ~ {row['second']}"
+        typer.echo(
+            f"{pair:<40}{row['input']:>10.4f}{row['repaired']:>10.4f}{row['change']:>+10.4f}"
+        )
+    status = "" if outcome.converged else " (did NOT converge: check --fix)"
+    typer.echo(
+        f"Frobenius distance {outcome.frobenius_distance:.6g}; smallest eigenvalue "
+        f"{outcome.min_eigenvalue_before:.6g} -> {outcome.min_eigenvalue_after:.6g}; "
+        f"{outcome.iterations} iterations{status}; {len(changed)} pairs changed"
+    )
+    typer.echo(f"repaired scenario: {outcome.scenario_path}\naudit: {outcome.audit_path}")
+
+
+@correlations_app.command("fit")
+@user_errors
+def correlations_fit(
+    data: Annotated[Path, typer.Argument(help="CSV (header of factor names) or Parquet.")],
+    out: Annotated[Path, typer.Option(help="TOML file to write.")],
+    method: Annotated[str, typer.Option(help="pearson | spearman | kendall")] = "pearson",
+    shrinkage: Annotated[
+        str | None, typer.Option(help="ledoit-wolf to shrink towards the identity.")
+    ] = None,
+    into: Annotated[
+        str | None, typer.Option(help="Write this scenario with the fitted correlations.")
+    ] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace --out.")] = False,
+) -> None:
+    """Estimate factor correlations from time series, with standard errors."""
+    from stress.tuning import fit_file
+
+    outcome = fit_file(data, out, method, shrinkage, into, overwrite)
+    result = outcome.result
+    names = outcome.factor_names
+    typer.echo(f"{result.n_obs} observations ({result.dropped} dropped), method {method}")
+    typer.echo(f"{'pair':<40}{'estimate':>10}{'s.e.':>10}   95 % interval")
+    for i, first in enumerate(names):
+        for j in range(i + 1, len(names)):
+            pair = f"{first} ~ {names[j]}"
+            typer.echo(
+                f"{pair:<40}{result.matrix[i, j]:>10.4f}{result.standard_error[i, j]:>10.4f}"
+                f"   [{result.interval_low[i, j]:.4f}, {result.interval_high[i, j]:.4f}]"
+            )
+    typer.echo(f"written: {outcome.toml_path}\nestimates: {outcome.estimates_path}")
 
 
 class _progress:

@@ -168,7 +168,7 @@ def read_block_losses(out_dir: Path, portfolio: Portfolio, name: str) -> np.ndar
 
 
 def reproduce_command(
-    argument: str, options: RunOptions, overrides: Sequence[str], out: Path, kernel: str
+    argument: str, options: RunOptions, overrides: Sequence[str], out: Path, flags: list[str]
 ) -> str:
     words = [
         "ai-stress",
@@ -181,8 +181,7 @@ def reproduce_command(
         "--block-size",
         str(options.block_size),
     ]
-    if kernel != "fast":
-        words += ["--kernel", kernel]
+    words += flags
     for assignment in overrides:
         words += ["--set", assignment]
     words += ["--out", str(out)]
@@ -211,6 +210,7 @@ def run_scenario(
     overwrite: bool = False,
     progress: Progress | None = None,
     kernel: str = "fast",
+    repair_correlations: bool = False,
 ) -> RunResult:
     """Run a scenario and write its run directory.
 
@@ -233,6 +233,10 @@ def run_scenario(
     kernel:
         ``"fast"`` (conditional independence) or ``"reference"`` (one latent variable per
         obligor and path); the same model, equal in distribution.
+    repair_correlations:
+        Run on the nearest correlation matrix when the scenario's is not positive
+        semi-definite; the audit goes into the manifest and the repaired pairs into the
+        run's ``scenario.toml``.
 
     Returns
     -------
@@ -241,7 +245,7 @@ def run_scenario(
     """
     started = time.perf_counter()
     started_at = datetime.now(UTC)
-    loaded = load_scenario(scenario, overrides)
+    loaded = load_scenario(scenario, overrides, repair_correlations=repair_correlations)
     options = resolve_options(loaded, paths, seed, block_size, threads)
     check_kernel(kernel)
     out_dir = Path(out) if out is not None else Path("runs") / loaded.name
@@ -250,7 +254,10 @@ def run_scenario(
     prepare_output(out_dir, overwrite)
 
     argument = str(scenario) if str(scenario) in shipped_scenarios() else loaded.source
-    command = reproduce_command(argument, options, overrides, out_dir, kernel)
+    flags = (["--kernel", kernel] if kernel != "fast" else []) + (
+        ["--repair-correlations"] if repair_correlations else []
+    )
+    command = reproduce_command(argument, options, overrides, out_dir, flags)
     provenance = {
         "scenario": loaded.name,
         "scenario_hash": loaded.hash,
@@ -282,6 +289,7 @@ def run_scenario(
         "levels": list(loaded.model.simulation.levels),
         "threads": options.threads,
         "versions": versions(),
+        "correlation_repair": loaded.repair.summary() if loaded.repair else None,
         "command": command,
         "started_at": started_at.isoformat(timespec="seconds"),
     }

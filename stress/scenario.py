@@ -14,6 +14,7 @@ tables to say anything precise.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
 import json
 import math
@@ -197,6 +198,7 @@ class Scenario:
     correlation: np.ndarray
     overrides: tuple[str, ...] = ()
     inherited_from: tuple[str, ...] = field(default=())
+    repair: CorrelationRepair | None = None
 
     @property
     def name(self) -> str:
@@ -210,6 +212,30 @@ class Scenario:
     def hash(self) -> str:
         """SHA-256 of the resolved scenario in canonical JSON: equal hashes, equal scenarios."""
         return scenario_hash(self.data)
+
+
+@dataclass(frozen=True)
+class CorrelationRepair:
+    """What ``repair_correlations`` changed: the input and repaired matrices and the audit."""
+
+    input: np.ndarray
+    repaired: np.ndarray
+    frobenius_distance: float
+    iterations: int
+    min_eigenvalue_before: float
+    min_eigenvalue_after: float
+    audit: list[dict[str, Any]]
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-ready record for a run's manifest: the distance and every changed pair."""
+        return {
+            "method": "nearest correlation matrix (Higham 2002)",
+            "frobenius_distance": self.frobenius_distance,
+            "iterations": self.iterations,
+            "min_eigenvalue_before": self.min_eigenvalue_before,
+            "min_eigenvalue_after": self.min_eigenvalue_after,
+            "pairs": [row for row in self.audit if row["change"] != 0.0],
+        }
 
 
 def scenario_hash(data: Mapping[str, Any]) -> str:
@@ -349,7 +375,9 @@ def apply_overrides(data: dict[str, Any], assignments: Sequence[str]) -> dict[st
 # --------------------------------------------------------------------------------------
 
 
-def load_scenario(name_or_path: str | Path, overrides: Sequence[str] = ()) -> Scenario:
+def load_scenario(
+    name_or_path: str | Path, overrides: Sequence[str] = (), repair_correlations: bool = False
+) -> Scenario:
     """Read, merge, override and validate a scenario.
 
     Parameters
@@ -358,6 +386,10 @@ def load_scenario(name_or_path: str | Path, overrides: Sequence[str] = ()) -> Sc
         A path to a TOML file or the name of a shipped scenario (``ai-stress scenarios``).
     overrides:
         ``KEY=VALUE`` assignments with dotted TOML keys, applied before validation.
+    repair_correlations:
+        Replace a correlation matrix that is not positive semi-definite by the nearest
+        correlation matrix (Higham 2002) instead of rejecting it; the scenario's data then
+        hold the repaired pairs and ``Scenario.repair`` the audit.
 
     Raises
     ------
@@ -369,7 +401,13 @@ def load_scenario(name_or_path: str | Path, overrides: Sequence[str] = ()) -> Sc
     path = resolve_scenario_path(name_or_path)
     data, chain = read_resolved(path)
     data = apply_overrides(data, overrides)
-    return validate_data(data, source=str(path), overrides=tuple(overrides), inherited=tuple(chain))
+    return validate_data(
+        data,
+        source=str(path),
+        overrides=tuple(overrides),
+        inherited=tuple(chain),
+        repair_correlations=repair_correlations,
+    )
 
 
 def validate_data(
@@ -377,6 +415,7 @@ def validate_data(
     source: str = "<scenario>",
     overrides: tuple[str, ...] = (),
     inherited: tuple[str, ...] = (),
+    repair_correlations: bool = False,
 ) -> Scenario:
     """Validate resolved scenario data; raise :class:`ScenarioError` with every problem."""
     override_keys = [text.partition("=")[0].strip() for text in overrides]
@@ -386,6 +425,18 @@ def validate_data(
         problems = [_from_pydantic(e) for e in err.errors(include_url=False)]
         raise ScenarioError(source, _mark_overrides(problems, override_keys)) from None
     problems, correlation = check_semantics(model)
+    repair_problem = [
+        p for p in problems if p.path == "correlations" and "semi-definite" in p.message
+    ]
+    if repair_correlations and repair_problem:
+        repair = repair_matrix(list(model.factors), correlation)
+        repaired = validate_data(
+            with_correlations(data, list(model.factors), repair.repaired),
+            source,
+            overrides,
+            inherited,
+        )
+        return dataclasses.replace(repaired, repair=repair)
     if problems:
         raise ScenarioError(source, _mark_overrides(problems, override_keys))
     return Scenario(
@@ -396,6 +447,61 @@ def validate_data(
         overrides=overrides,
         inherited_from=inherited,
     )
+
+
+def written_correlation(
+    data: Mapping[str, Any], source: str = "<scenario>"
+) -> tuple[list[str], np.ndarray]:
+    """Factor names and the correlation matrix as written, positive semi-definite or not.
+
+    Raises :class:`ScenarioError` for a scenario that does not parse, or whose factors or
+    correlation pairs are wrong in any other way (unknown factor, pair given twice...).
+    """
+    try:
+        model = ScenarioModel.model_validate(dict(data))
+    except ValidationError as err:
+        raise ScenarioError(
+            source, [_from_pydantic(e) for e in err.errors(include_url=False)]
+        ) from None
+    problems: list[Problem] = []
+    factors = list(model.factors)
+    matrix, _ = _check_correlations(model, factors, set(factors), problems.append)
+    blocking = [p for p in problems if "semi-definite" not in p.message]
+    if blocking:
+        raise ScenarioError(source, blocking)
+    return factors, matrix
+
+
+def repair_matrix(names: list[str], matrix: np.ndarray) -> CorrelationRepair:
+    """The nearest correlation matrix to ``matrix``, with its audit against the input."""
+    # Imported here: stress.correlation pulls in scipy.stats, a second of start-up that
+    # runs without a repair should not pay.
+    from stress.correlation import audit, nearest_correlation
+
+    result = nearest_correlation(matrix)
+    return CorrelationRepair(
+        input=matrix,
+        repaired=result.matrix,
+        frobenius_distance=float(result.frobenius_distance),
+        iterations=int(result.iterations),
+        min_eigenvalue_before=float(result.min_eigenvalue_before),
+        min_eigenvalue_after=float(result.min_eigenvalue_after),
+        audit=audit(names, matrix, result.matrix),
+    )
+
+
+def with_correlations(
+    data: Mapping[str, Any], names: list[str], matrix: np.ndarray
+) -> dict[str, Any]:
+    """Scenario data with ``[correlations]`` rewritten from a full matrix (non-zero pairs)."""
+    rows: dict[str, dict[str, float]] = {}
+    for i, first in enumerate(names):
+        for j in range(i + 1, len(names)):
+            if matrix[i, j] != 0.0:
+                rows.setdefault(first, {})[names[j]] = float(matrix[i, j])
+    result = copy.deepcopy(dict(data))
+    result["correlations"] = rows
+    return result
 
 
 def _mark_overrides(problems: list[Problem], override_keys: list[str]) -> list[Problem]:
@@ -577,9 +683,9 @@ def _check_correlations(model, factors, factor_set, add) -> tuple[np.ndarray, bo
                 problem(
                     "correlations",
                     f"the correlation matrix is not positive semi-definite: {negative} of {k} "
-                    f"eigenvalues are negative, the smallest mostly along {names}; fix the pairs "
-                    "or repair it to the nearest correlation matrix (Higham 2002), which "
-                    "arrives with correlation tuning",
+                    f"eigenvalues are negative, the smallest mostly along {names}; fix the pairs, "
+                    "or repair to the nearest correlation matrix (Higham 2002) with "
+                    "`ai-stress correlations repair` or `run --repair-correlations`",
                     float(f"{eigenvalues[0]:.6g}"),
                 )
             )

@@ -1,0 +1,226 @@
+"""Correlation tuning from the command line: show, repair (and run with repair), fit."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+from stress.cli import app
+from stress.scenario import load_scenario
+from stress.tuning import correlation_report
+
+from builders import small_scenario, write_scenario
+from oracles import bivariate_normal_cdf
+
+runner = CliRunner()
+
+# Higham (2002): the nearest correlation matrix to [[1,1,0],[1,1,1],[0,1,1]].
+HIGHAM = {
+    "ai_demand": {"gpu_value": 1.0, "credit_spread": 0.0},
+    "gpu_value": {"credit_spread": 1.0},
+}
+HIGHAM_REPAIRED = np.array([[1, 0.7607, 0.1573], [0.7607, 1, 0.7607], [0.1573, 0.7607, 1]])
+
+
+def _invalid_matrix_scenario(tmp_path: Path) -> Path:
+    data = small_scenario(correlations=HIGHAM)
+    # Loadings small enough that aᵀRa < 1 under the input and the repaired matrix.
+    data["obligors"]["neocloud_a"]["loadings"] = {"ai_demand": 0.4, "gpu_value": 0.2}
+    return write_scenario(tmp_path, data, "hand-written.toml")
+
+
+def test_invalid_matrix_is_an_error_without_repair(tmp_path: Path):
+    path = _invalid_matrix_scenario(tmp_path)
+    result = runner.invoke(app, ["run", str(path), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 1
+    assert "not positive semi-definite" in result.output
+    assert "ai-stress correlations repair" in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_repair_writes_the_nearest_matrix_and_an_audit(tmp_path: Path):
+    path = _invalid_matrix_scenario(tmp_path)
+    out = tmp_path / "repaired.toml"
+    result = runner.invoke(app, ["correlations", "repair", str(path), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "Frobenius distance 0.52779" in result.output
+    repaired = load_scenario(out)
+    np.testing.assert_allclose(repaired.correlation, HIGHAM_REPAIRED, atol=5e-5)
+    assert np.linalg.eigvalsh(repaired.correlation)[0] > -1e-12
+    audit = pq.read_table(tmp_path / "repaired.audit.parquet").to_pylist()
+    assert {(r["first"], r["second"]) for r in audit} == {
+        ("ai_demand", "gpu_value"),
+        ("ai_demand", "credit_spread"),
+        ("gpu_value", "credit_spread"),
+    }
+    for row in audit:
+        assert row["change"] == pytest.approx(row["repaired"] - row["input"])
+    again = runner.invoke(app, ["correlations", "repair", str(path), "--out", str(out)])
+    assert again.exit_code == 1 and "exists; pass --overwrite" in again.output
+
+
+def test_repair_holds_fixed_pairs(tmp_path: Path):
+    path = _invalid_matrix_scenario(tmp_path)
+    out = tmp_path / "fixed.toml"
+    result = runner.invoke(
+        app,
+        [
+            "correlations",
+            "repair",
+            str(path),
+            "--out",
+            str(out),
+            "--fix",
+            "ai_demand:credit_spread",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    matrix = load_scenario(out).correlation
+    assert matrix[0, 2] == 0.0
+    bad = runner.invoke(
+        app,
+        [
+            "correlations",
+            "repair",
+            str(path),
+            "--out",
+            str(tmp_path / "x.toml"),
+            "--fix",
+            "ai_demand:nope",
+        ],
+    )
+    assert bad.exit_code == 1 and "--fix: unknown factor 'nope'" in bad.output
+
+
+def test_run_with_repair_records_the_audit_and_reproduces(tmp_path: Path):
+    path = _invalid_matrix_scenario(tmp_path)
+    out = tmp_path / "run"
+    args = ["run", str(path), "--out", str(out), "--paths", "2000", "--block-size", "500"]
+    result = runner.invoke(app, [*args, "--repair-correlations"])
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((out / "manifest.json").read_text())
+    repair = manifest["correlation_repair"]
+    assert repair["frobenius_distance"] == pytest.approx(0.52779, abs=1e-5)
+    assert len(repair["pairs"]) == 3
+    assert "--repair-correlations" in manifest["command"]
+    resolved = tomllib.loads((out / "scenario.toml").read_text())
+    assert resolved["correlations"]["ai_demand"]["gpu_value"] == pytest.approx(0.7607, abs=5e-5)
+    # The resolved scenario runs as written, no repair needed, to the same numbers.
+    again = runner.invoke(
+        app,
+        [
+            "run",
+            str(out / "scenario.toml"),
+            "--out",
+            str(tmp_path / "again"),
+            "--paths",
+            "2000",
+            "--block-size",
+            "500",
+        ],
+    )
+    assert again.exit_code == 0, again.output
+    for name in ("summary.parquet", "paths/part-000003.parquet"):
+        assert (out / name).read_bytes() == (tmp_path / "again" / name).read_bytes()
+
+
+def test_show_reports_eigenvalues_and_implied_correlations():
+    result = runner.invoke(
+        app, ["correlations", "show", "baseline", "--obligors", "neocloud_a,ai_lab_a"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "The matrix is positive semi-definite." in result.output
+    assert "Implied default correlation between exposure classes" in result.output
+    assert "Default correlation between obligors" in result.output
+    bad = runner.invoke(app, ["correlations", "show", "baseline", "--obligors", "nobody"])
+    assert bad.exit_code == 1 and "unknown obligor 'nobody'" in bad.output
+
+
+def test_implied_default_correlation_matches_the_bivariate_normal():
+    scenario = load_scenario("baseline")
+    report = correlation_report(scenario, ["neocloud_a", "ai_lab_a"])
+    ob = scenario.model.obligors
+    names = scenario.factor_names
+    a = np.array([[ob[o].loadings.get(f, 0.0) for f in names] for o in ("neocloud_a", "ai_lab_a")])
+    rho = float(a[0] @ scenario.correlation @ a[1])
+    p = [ob["neocloud_a"].pd, ob["ai_lab_a"].pd]
+    from scipy.stats import norm
+
+    joint = bivariate_normal_cdf(norm.ppf(p[0]), norm.ppf(p[1]), rho)
+    expected = (joint - p[0] * p[1]) / np.sqrt(p[0] * (1 - p[0]) * p[1] * (1 - p[1]))
+    assert report.obligor_asset[0, 1] == pytest.approx(rho, abs=1e-12)
+    assert report.obligor_default[0, 1] == pytest.approx(expected, abs=1e-10)
+
+
+def test_show_t_copula_adds_tail_dependence():
+    result = runner.invoke(
+        app,
+        [
+            "correlations",
+            "show",
+            "baseline",
+            "--set",
+            "simulation.copula=t",
+            "--set",
+            "simulation.dof=4.0",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "t-copula tail dependence between exposure classes" in result.output
+
+
+@pytest.mark.parametrize("method", ["pearson", "spearman", "kendall"])
+def test_fit_recovers_a_known_matrix_from_csv(tmp_path: Path, method):
+    truth = np.array([[1.0, 0.6, -0.3], [0.6, 1.0, 0.2], [-0.3, 0.2, 1.0]])
+    rng = np.random.default_rng(7)
+    draws = rng.multivariate_normal(np.zeros(3), truth, size=4_000)
+    csv = tmp_path / "series.csv"
+    lines = ["ai_demand,gpu_value,credit_spread"] + [
+        ",".join(f"{v:.10g}" for v in row) for row in draws
+    ]
+    csv.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "fitted.toml"
+    result = runner.invoke(
+        app, ["correlations", "fit", str(csv), "--out", str(out), "--method", method]
+    )
+    assert result.exit_code == 0, result.output
+    block = tomllib.loads(out.read_text())["correlations"]
+    estimates = pq.read_table(tmp_path / "fitted.estimates.parquet").to_pylist()
+    for row in estimates:
+        i, j = (
+            ["ai_demand", "gpu_value", "credit_spread"].index(n)
+            for n in (row["first"], row["second"])
+        )
+        assert abs(row["estimate"] - truth[i, j]) <= 4 * row["std_error"]
+        assert block[row["first"]][row["second"]] == pytest.approx(row["estimate"])
+
+
+def test_fit_into_a_scenario_writes_a_runnable_scenario(tmp_path: Path, small_file: Path):
+    rng = np.random.default_rng(8)
+    draws = rng.multivariate_normal(np.zeros(2), [[1.0, 0.5], [0.5, 1.0]], size=500)
+    csv = tmp_path / "series.csv"
+    csv.write_text("ai_demand,gpu_value\n" + "\n".join(f"{a},{b}" for a, b in draws) + "\n")
+    out = tmp_path / "merged.toml"
+    result = runner.invoke(
+        app, ["correlations", "fit", str(csv), "--out", str(out), "--into", str(small_file)]
+    )
+    assert result.exit_code == 0, result.output
+    merged = load_scenario(out)
+    assert merged.correlation[0, 2] == -0.3  # the pair not in the data is kept
+    assert merged.correlation[0, 1] == pytest.approx(np.corrcoef(draws.T)[0, 1], abs=1e-12)
+
+
+def test_fit_rejects_bad_data(tmp_path: Path):
+    csv = tmp_path / "bad.csv"
+    csv.write_text("a,b\n1,2\n3,x\n")
+    result = runner.invoke(
+        app, ["correlations", "fit", str(csv), "--out", str(tmp_path / "o.toml")]
+    )
+    assert result.exit_code == 1
+    assert "line 3, column 'b': not a number (got 'x')" in result.output
