@@ -169,6 +169,51 @@ def report(
         typer.echo(text, nl=False)
 
 
+@app.command()
+@user_errors
+def sweep(
+    scenario: ScenarioArg,
+    vary: Annotated[
+        list[str],
+        typer.Option(
+            metavar="KEY=V1,V2,...",
+            help="A scenario key and its values (repeatable: the grid is the product).",
+        ),
+    ],
+    out: Annotated[Path, typer.Option(help="Sweep directory (point=NN/ per grid point).")],
+    paths: Annotated[int | None, typer.Option(help="Paths per point [scenario's]")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed shared by all points [scenario's]")] = None,
+    threads: Annotated[int | None, typer.Option(help="Worker threads [all cores]")] = None,
+    block_size: Annotated[int | None, typer.Option(help="Paths per block [scenario's]")] = None,
+    set_: SetOption = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace an existing ai-stress sweep in --out.")
+    ] = False,
+    kernel: Annotated[str, typer.Option(help="fast | reference")] = "fast",
+) -> None:
+    """Run a grid of overrides with common random numbers; report with `ai-stress report`."""
+    from stress.sweep import run_sweep
+
+    def progress(done: int, total: int) -> None:
+        typer.echo(f"point {done}/{total} done", err=True)
+
+    result = run_sweep(
+        scenario,
+        vary,
+        out,
+        paths,
+        seed,
+        block_size,
+        threads,
+        set_ or [],
+        overwrite,
+        kernel,
+        progress,
+    )
+    typer.echo(f"{len(result.points)} points -> {result.out}")
+    typer.echo(f"report: ai-stress report {result.out}")
+
+
 correlations_app = typer.Typer(
     help="Inspect, repair and fit the factor correlation matrix.", no_args_is_help=True
 )

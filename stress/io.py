@@ -214,6 +214,11 @@ def read_column(path: Path, column: str) -> np.ndarray:
     )
 
 
+def read_table_rows(path: Path) -> list[dict[str, Any]]:
+    """A small Parquet table (a summary, a points table) as a list of row dicts."""
+    return pq.read_table(path).to_pylist()
+
+
 def summary_table(rows: Sequence[Mapping[str, Any]], schema: pa.Schema) -> pa.Table:
     columns = [
         _strings([r["scope"] for r in rows]),

@@ -176,8 +176,85 @@ def print_table(summary: RunSummary) -> None:
         console.print(table)
 
 
+def sweep_table(folder: Path) -> tuple[dict[str, Any], list[str], list[list[str]], list[dict]]:
+    """Sensitivity of a sweep: system and institution tail metrics at each grid point."""
+    from stress.sweep import load_sweep
+
+    manifest, points = load_sweep(folder)
+    if manifest.get("status") != "complete":
+        raise RunDirError(
+            f"{folder}: the sweep did not complete (status {manifest.get('status')!r})"
+        )
+    keys = [axis["key"] for axis in manifest["axes"]]
+    records: list[dict[str, Any]] = []
+    header: list[str] = []
+    body: list[list[str]] = []
+    for point in points:
+        summary = load_run(folder / point["directory"])
+        top = max(summary.levels())
+        institutions = summary.names("institution")
+        if not header:
+            header = [
+                "point",
+                *keys,
+                "system EL",
+                f"system VaR {_level_name(top)}",
+                f"system ES {_level_name(top)}",
+            ]
+            header += [f"{name} ES {_level_name(top)}" for name in institutions]
+        cells = [
+            summary.get("system", "system", "el"),
+            summary.get("system", "system", "var", top),
+            summary.get("system", "system", "es", top),
+            *[summary.get("institution", name, "es", top) for name in institutions],
+        ]
+        body.append([str(point["point"]), *[point[k] for k in keys], *[_cell(c) for c in cells]])
+        records.append(
+            {
+                "point": point["point"],
+                **{k: point[k] for k in keys},
+                "metrics": [r for r in summary.rows if r["scope"] in ("system", "institution")],
+            }
+        )
+    return manifest, header, body, records
+
+
+def render_sweep(folder: Path, fmt: Format) -> str | None:
+    manifest, header, body, records = sweep_table(folder)
+    if fmt == "json":
+        return json.dumps({"sweep": manifest, "points": records}, indent=2) + "\n"
+    title = (
+        f"ai-stress sweep of {manifest['scenario']}: {manifest['points']} points, "
+        f"{manifest.get('paths', 0):,} paths each, seed {manifest.get('seed')}, common random "
+        "numbers across points"
+    )
+    if fmt == "markdown":
+        lines = [f"# {title}", "", "| " + " | ".join(header) + " |"]
+        lines.append("|" + "|".join(["---:"] * len(header)) + "|")
+        lines += ["| " + " | ".join(row) + " |" for row in body]
+        return "\n".join(lines) + "\n"
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=250)
+    console.print(title, style="bold", markup=False, highlight=False)
+    table = Table(title="Sensitivity (value ± standard error)", title_justify="left")
+    for column in header:
+        table.add_column(column, justify="right")
+    for row in body:
+        table.add_row(*row)
+    console.print(table)
+    return None
+
+
 def report(run_dir: str | Path, fmt: Format = "table") -> str | None:
-    """Render a run's report; returns the text for markdown and json, prints tables."""
+    """Render a run's (or a sweep's) report; returns markdown and json text, prints tables."""
+    from stress.sweep import is_sweep
+
+    if is_sweep(Path(run_dir)):
+        return render_sweep(Path(run_dir), fmt)
     summary = load_run(run_dir)
     if fmt == "markdown":
         return render_markdown(summary)

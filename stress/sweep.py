@@ -1,0 +1,191 @@
+"""Sweeps: one run per point of a Cartesian grid of scenario overrides.
+
+``ai-stress sweep SCENARIO --vary KEY=V1,V2 [--vary ...] --out DIR`` validates every point
+first, then runs each as an ordinary run under ``DIR/point=NN/`` (a hive-partitioned layout:
+``pyarrow.dataset.dataset(DIR, partitioning="hive")`` reads all points at once). Every point
+uses the same seed, paths and blocks, so the points share their random numbers (common random
+numbers) and differences between them are the effect of the overrides, not noise. The grid is
+in ``DIR/points.parquet``; ``DIR/sweep.json`` is written last.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import shutil
+import tomllib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from stress import io as sio
+from stress.exceptions import OptionError, OutputError
+from stress.run import run_scenario
+from stress.scenario import load_scenario
+
+SWEEP_MANIFEST = "sweep.json"
+POINTS_TABLE = "points.parquet"
+
+
+@dataclass(frozen=True)
+class Axis:
+    key: str
+    texts: list[str]  # the values as given, TOML literals or bare strings
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    out: Path
+    points: list[dict[str, Any]]
+    manifest: dict[str, Any]
+
+
+def parse_vary(texts: Sequence[str]) -> list[Axis]:
+    """``KEY=V1,V2,...`` per axis; values are TOML literals (or bare strings)."""
+    axes: list[Axis] = []
+    for text in texts:
+        key, sep, values = text.partition("=")
+        key = key.strip()
+        if not sep or not key or not values.strip():
+            raise OptionError(f"--vary: expected KEY=V1,V2,... (got {text!r})")
+        if any(axis.key == key for axis in axes):
+            raise OptionError(f"--vary: {key} is varied twice")
+        parts = [v.strip() for v in values.split(",")]
+        if any(not v for v in parts):
+            raise OptionError(f"--vary {key}: empty value in {values!r}")
+        axes.append(Axis(key, parts))
+    if not axes:
+        raise OptionError("--vary: give at least one KEY=V1,V2,... to sweep")
+    return axes
+
+
+def grid(axes: Sequence[Axis]) -> list[list[str]]:
+    """Every combination, the last axis varying fastest: ``KEY=VALUE`` assignments per point."""
+    return [
+        [f"{axis.key}={value}" for axis, value in zip(axes, values, strict=True)]
+        for values in itertools.product(*(axis.texts for axis in axes))
+    ]
+
+
+def _value(text: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def run_sweep(
+    scenario: str | Path,
+    vary: Sequence[str],
+    out: str | Path,
+    paths: int | None = None,
+    seed: int | None = None,
+    block_size: int | None = None,
+    threads: int | None = None,
+    overrides: Sequence[str] = (),
+    overwrite: bool = False,
+    kernel: str = "fast",
+    progress: Callable[[int, int], None] | None = None,
+) -> SweepResult:
+    """Run the grid of ``vary`` overrides (after ``overrides``) on ``scenario``.
+
+    Every point is validated before anything is written; a refused sweep leaves ``out``
+    untouched.
+    """
+    axes = parse_vary(vary)
+    points = grid(axes)
+    for assignments in points:  # all or nothing: find a bad grid value before running
+        load_scenario(scenario, [*overrides, *assignments])
+    out_dir = Path(out)
+    _prepare(out_dir, overwrite)
+
+    rows = []
+    for number, assignments in enumerate(points):
+        row: dict[str, Any] = {"point": number, "directory": f"point={number:02d}"}
+        for axis, assignment in zip(axes, assignments, strict=True):
+            row[axis.key] = assignment.partition("=")[2]
+        rows.append(row)
+    started = datetime.now(UTC)
+    manifest: dict[str, Any] = {
+        "status": "running",
+        "scenario": str(scenario),
+        "axes": [{"key": a.key, "values": [_value(t) for t in a.texts]} for a in axes],
+        "overrides": list(overrides),
+        "points": len(points),
+        "points_done": 0,
+        "started_at": started.isoformat(timespec="seconds"),
+    }
+    try:
+        for row, assignments in zip(rows, points, strict=True):
+            result = run_scenario(
+                scenario,
+                out=out_dir / row["directory"],
+                paths=paths,
+                seed=seed,
+                block_size=block_size,
+                threads=threads,
+                overrides=[*overrides, *assignments],
+                kernel=kernel,
+            )
+            row["scenario_hash"] = result.manifest["scenario"]["hash"]
+            manifest.update(
+                points_done=manifest["points_done"] + 1,
+                paths=result.manifest["paths"],
+                seed=result.manifest["seed"],
+                block_size=result.manifest["block_size"],
+            )
+            if progress is not None:
+                progress(manifest["points_done"], len(points))
+        table = pa.Table.from_pylist(
+            rows,
+            schema=pa.schema(
+                [pa.field("point", pa.int64()), pa.field("directory", pa.string())]
+                + [pa.field(a.key, pa.string()) for a in axes]
+                + [pa.field("scenario_hash", pa.string())]
+            ),
+        )
+        sio.write_parquet(table, out_dir / POINTS_TABLE)
+    except BaseException as err:
+        manifest.update(status="failed", error=f"{type(err).__name__}: {err}")
+        sio.write_json(manifest, out_dir / SWEEP_MANIFEST)
+        raise
+    manifest.update(status="complete", finished_at=datetime.now(UTC).isoformat(timespec="seconds"))
+    sio.write_json(manifest, out_dir / SWEEP_MANIFEST)
+    return SweepResult(out=out_dir, points=rows, manifest=manifest)
+
+
+def _prepare(out: Path, overwrite: bool) -> None:
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"{out}: exists and is not a directory")
+    if out.is_dir() and any(out.iterdir()):
+        if not overwrite:
+            raise OutputError(
+                f"{out}: directory is not empty; pass --overwrite to replace the sweep"
+            )
+        foreign = [
+            p.name
+            for p in out.iterdir()
+            if p.name not in (SWEEP_MANIFEST, POINTS_TABLE)
+            and not p.name.startswith("point=")
+            and not (p.name.startswith(".") and p.name.endswith(".tmp"))
+        ]
+        if foreign:
+            raise OutputError(
+                f"{out}: --overwrite only replaces an ai-stress sweep, and this directory also "
+                f"holds {', '.join(sorted(foreign)[:5])}; nothing was deleted"
+            )
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+
+
+def is_sweep(folder: Path) -> bool:
+    return (folder / SWEEP_MANIFEST).is_file()
+
+
+def load_sweep(folder: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    manifest = json.loads((folder / SWEEP_MANIFEST).read_text(encoding="utf-8"))
+    return manifest, sio.read_table_rows(folder / POINTS_TABLE)
