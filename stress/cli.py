@@ -332,6 +332,33 @@ def correlations_fit(
     typer.echo(f"written: {outcome.toml_path}\nestimates: {outcome.estimates_path}")
 
 
+@correlations_app.command("calibrate")
+@user_errors
+def correlations_calibrate(
+    scenario: ScenarioArg,
+    target: Annotated[
+        list[str],
+        typer.Option(metavar="A:B=VALUE", help="Obligors or classes A, B and the target."),
+    ],
+    out: Annotated[Path, typer.Option(help="The calibrated scenario file to write.")],
+    kind: Annotated[str, typer.Option(help="default | asset correlation")] = "default",
+    set_: SetOption = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace --out.")] = False,
+) -> None:
+    """Scale loadings so implied default (or asset) correlations hit targets."""
+    from stress.tuning import calibrate_file
+
+    outcome = calibrate_file(scenario, target, out, kind, set_ or [], overwrite)
+    typer.echo(f"{'pair':<44}{'target':>10}{'achieved':>10}")
+    for row in outcome.rows:
+        pair = f"{row['first']} ~ {row['second']}"
+        note = "" if row["met"] else "   NOT MET within aᵀRa ≤ 0.99"
+        typer.echo(f"{pair:<44}{row['target']:>10.4f}{row['achieved']:>10.4f}{note}")
+    for group, factor in outcome.multipliers.items():
+        typer.echo(f"loadings of {group} scaled by {factor:.6g}")
+    typer.echo(f"calibrated scenario: {outcome.scenario_path}")
+
+
 class _progress:
     """A rich progress bar with paths/s and ETA on a terminal; nothing otherwise."""
 

@@ -224,3 +224,59 @@ def test_fit_rejects_bad_data(tmp_path: Path):
     )
     assert result.exit_code == 1
     assert "line 3, column 'b': not a number (got 'x')" in result.output
+
+
+def test_calibrate_hits_reachable_targets_and_reports_the_rest(tmp_path: Path):
+    out = tmp_path / "calibrated.toml"
+    result = runner.invoke(
+        app,
+        [
+            "correlations",
+            "calibrate",
+            "baseline",
+            "--out",
+            str(out),
+            "--target",
+            "gpu_backed_loan:gpu_backed_loan=0.2",
+            "--target",
+            "neocloud_a:ai_lab_a=0.1",
+            "--target",
+            "hyperscaler_bond:hyperscaler_bond=0.9",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "NOT MET" in result.output.splitlines()[3]
+    calibrated = load_scenario(out)
+    report = correlation_report(calibrated, ["neocloud_a", "ai_lab_a"])
+    gpu = report.classes.index("gpu_backed_loan")
+    assert report.default[gpu, gpu] == pytest.approx(0.2, abs=1e-6)
+    assert report.obligor_default[0, 1] == pytest.approx(0.1, abs=1e-6)
+    # Every loading stays inside the bound that keeps b = sqrt(1 − aᵀRa) away from 0.
+    names = calibrated.factor_names
+    for table in (calibrated.model.obligors, calibrated.model.pools):
+        for item in table.values():
+            a = np.array([item.loadings.get(f, 0.0) for f in names])
+            assert a @ calibrated.correlation @ a <= 0.99 + 1e-9
+
+
+def test_calibrate_rejects_bad_targets(tmp_path: Path):
+    out = str(tmp_path / "c.toml")
+    for target, message in [
+        ("gpu_backed_loan=0.2", "expected A:B=VALUE"),
+        ("nobody:ai_lab_a=0.1", "'nobody' is neither an obligor nor an exposure class"),
+        ("neocloud_a:gpu_backed_loan=0.1", "pair two obligors or two classes"),
+        ("neocloud_a:ai_lab_a=1.5", "must be in (-1, 1)"),
+    ]:
+        result = runner.invoke(
+            app, ["correlations", "calibrate", "baseline", "--out", out, "--target", target]
+        )
+        assert result.exit_code == 1, (target, result.output)
+        assert message in result.output, (target, result.output)
+
+
+def test_show_plots_heat_maps(tmp_path: Path):
+    pytest.importorskip("matplotlib")
+    png = tmp_path / "heat.png"
+    result = runner.invoke(app, ["correlations", "show", "baseline", "--plot", str(png)])
+    assert result.exit_code == 0, result.output
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
