@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special
 
-from stress.scenario import BetaLGD, CollateralLGD, Scenario
+from stress.scenario import BetaLGD, CollateralLGD, Scenario, balance_sheet_gap
 
 # Exposure target kinds and LGD kinds, shared with the kernels (kernels/reference.py).
 TARGET_OBLIGOR, TARGET_POOL = 0, 1
@@ -49,6 +49,39 @@ def csr(rows: np.ndarray, n_rows: int) -> tuple[np.ndarray, np.ndarray]:
     indptr = np.zeros(n_rows + 1, dtype=np.int64)
     np.cumsum(np.bincount(rows, minlength=n_rows), out=indptr[1:])
     return indptr, order
+
+
+@dataclass(frozen=True)
+class ContagionLayout:
+    """The interinstitution network and balance sheets of the second round (I institutions).
+
+    Claims are CSR by debtor: debtor i owes ``owe_amount[k]`` to ``owe_creditor[k]`` for k in
+    ``owe_indptr[i]:owe_indptr[i + 1]``. External liabilities are resolved (given, or the
+    balancing item). ``marketable`` holds each institution's holdings by exposure class at
+    EAD, for fire sales; classes that are not marketable have zero impact.
+    """
+
+    model: str  # "none" | "eisenberg-noe" | "debtrank"
+    senior_external: bool
+    alpha: float  # Rogers–Veraart: share of external assets realised on default
+    beta: float  # ... and of interbank assets
+    debtrank_linear: bool
+    debtrank_capped: bool
+    max_rounds: int
+    owe_indptr: np.ndarray  # (I + 1,) int64
+    owe_creditor: np.ndarray  # int64
+    owe_amount: np.ndarray
+    external_assets: np.ndarray  # (I,)
+    external_liabilities: np.ndarray  # (I,)
+    holdings_value: np.ndarray  # (I,) Σ share × EAD
+    distress_threshold: np.ndarray  # (I,) share of capital lost that counts as distressed
+    fire_sales: bool
+    fire_sale_exponential: bool
+    fire_sale_trigger: float
+    fire_sale_target: float
+    marketable: np.ndarray  # (I, C)
+    price_impact: np.ndarray  # (C,)
+    market_depth: np.ndarray  # (C,)
 
 
 @dataclass(frozen=True)
@@ -93,6 +126,7 @@ class Portfolio:
     holding_share: np.ndarray  # (H,)
     type_names: tuple[str, ...]
     fast: FastLayout
+    contagion: ContagionLayout
 
     @property
     def n_factors(self) -> int:
@@ -342,6 +376,73 @@ def compile_scenario(scenario: Scenario) -> Portfolio:
         holding_share=np.array(holding_share, dtype=np.float64),
         type_names=type_names,
         fast=fast,
+        contagion=contagion_layout(scenario, class_names, ead, exposure_class),
+    )
+
+
+def contagion_layout(
+    scenario: Scenario, class_names: tuple[str, ...], ead: np.ndarray, exposure_class: np.ndarray
+) -> ContagionLayout:
+    """Claims as CSR by debtor, resolved balance sheets and fire-sale markets."""
+    model = scenario.model
+    config = model.contagion
+    ids = {key: i for i, key in enumerate(model.institutions)}
+    exposures = {key: e for e, key in enumerate(model.exposures)}
+    debtor, creditor, amount = [], [], []
+    for c, inst in enumerate(model.institutions.values()):
+        for name, value in inst.claims.items():
+            if value > 0.0:
+                debtor.append(ids[name])
+                creditor.append(c)
+                amount.append(value)
+    debtor_array = np.array(debtor, dtype=np.int64)
+    owe_indptr, order = csr(debtor_array, len(ids))
+    marketable = np.zeros((len(ids), len(class_names)))
+    holdings_value = np.zeros(len(ids))
+    for i, inst in enumerate(model.institutions.values()):
+        for name, share in inst.holdings.items():
+            e = exposures[name]
+            marketable[i, exposure_class[e]] += share * ead[e]
+            holdings_value[i] += share * ead[e]
+    liabilities = np.zeros(len(ids))
+    for i, (key, inst) in enumerate(model.institutions.items()):
+        if inst.external_liabilities is not None:
+            liabilities[i] = inst.external_liabilities
+        else:
+            liabilities[i] = max(0.0, balance_sheet_gap(model, key)[0])
+    sales = config.fire_sales
+    impact = np.zeros(len(class_names))
+    depth = np.ones(len(class_names))
+    if sales is not None:
+        for name, market in sales.classes.items():
+            impact[class_names.index(name)] = market.impact
+            depth[class_names.index(name)] = market.depth
+    return ContagionLayout(
+        model=config.model,
+        senior_external=config.external_seniority == "senior",
+        alpha=config.default_costs.external,
+        beta=config.default_costs.interbank,
+        debtrank_linear=config.debtrank.variant == "linear",
+        debtrank_capped=config.debtrank.capped,
+        max_rounds=config.max_rounds,
+        owe_indptr=owe_indptr,
+        owe_creditor=np.array(creditor, dtype=np.int64)[order],
+        owe_amount=np.array(amount, dtype=np.float64)[order],
+        external_assets=np.array(
+            [inst.external_assets or 0.0 for inst in model.institutions.values()]
+        ),
+        external_liabilities=liabilities,
+        holdings_value=holdings_value,
+        distress_threshold=np.array(
+            [inst.distress_threshold for inst in model.institutions.values()]
+        ),
+        fire_sales=sales is not None,
+        fire_sale_exponential=sales is not None and sales.form == "exponential",
+        fire_sale_trigger=sales.trigger_ratio if sales else 0.0,
+        fire_sale_target=sales.target_ratio if sales else 0.0,
+        marketable=marketable,
+        price_impact=impact,
+        market_depth=depth,
     )
 
 

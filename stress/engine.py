@@ -20,6 +20,7 @@ import numpy as np
 
 from kernels import draw_factors, simulate_losses_fast, simulate_losses_reference
 from stress.compile import Portfolio
+from stress.contagion import second_round
 from stress.exceptions import OptionError
 
 # "fast" (kernels/fast.py) is the default; "reference" (kernels/reference.py) draws one latent
@@ -47,7 +48,16 @@ class BlockResult:
     system_loss: np.ndarray  # (n,)
     n_defaults: np.ndarray  # (n,) int64
     class_loss: np.ndarray  # (n, C)
-    institution_loss: np.ndarray  # (n, I)
+    institution_loss: np.ndarray  # (n, I) first-round: Σ share × exposure loss
+    contagion_loss: np.ndarray  # (n, I) see stress.contagion for the definitions
+    fire_sale_loss: np.ndarray  # (n, I)
+    defaulted: np.ndarray  # (n, I) bool
+    distressed: np.ndarray  # (n, I) bool
+    rounds_capped: int = 0  # paths whose second round hit its iteration bound
+
+    @property
+    def total_loss(self) -> np.ndarray:
+        return self.institution_loss + self.contagion_loss + self.fire_sale_loss
 
     @property
     def paths(self) -> np.ndarray:
@@ -97,6 +107,7 @@ def simulate_block(
     else:
         losses, arguments = simulate_losses_reference, portfolio.reference_kernel_arguments()
     losses(rng, factors, scale, *arguments, system_loss, n_defaults, class_loss, institution_loss)
+    second = second_round(portfolio.contagion, portfolio.institution_capital, institution_loss)
     return BlockResult(
         block=block,
         factors=factors,
@@ -106,6 +117,11 @@ def simulate_block(
         n_defaults=n_defaults,
         class_loss=class_loss,
         institution_loss=institution_loss,
+        contagion_loss=second.contagion_loss,
+        fire_sale_loss=second.fire_sale_loss,
+        defaulted=second.defaulted,
+        distressed=second.distressed,
+        rounds_capped=second.rounds_capped,
     )
 
 
@@ -160,6 +176,10 @@ class Simulation:
     n_defaults: np.ndarray
     class_loss: np.ndarray
     institution_loss: np.ndarray
+    contagion_loss: np.ndarray
+    fire_sale_loss: np.ndarray
+    defaulted: np.ndarray
+    distressed: np.ndarray
 
 
 def simulate(

@@ -45,9 +45,12 @@ INSTITUTIONS_SCHEMA = pa.schema(
         pa.field("institution", pa.string(), nullable=False),
         pa.field("type", pa.string(), nullable=False),
         pa.field("first_round_loss", pa.float64(), nullable=False),
+        pa.field("contagion_loss", pa.float64(), nullable=False),
+        pa.field("fire_sale_loss", pa.float64(), nullable=False),
         pa.field("total_loss", pa.float64(), nullable=False),
         pa.field("capital_after", pa.float64(), nullable=False),
         pa.field("defaulted", pa.bool_(), nullable=False),
+        pa.field("distressed", pa.bool_(), nullable=False),
     ]
 )
 
@@ -173,17 +176,19 @@ def institutions_table(
 ) -> pa.Table:
     """Long format, path-major: the rows of path p are its institutions in scenario order."""
     n, n_institutions = result.institution_loss.shape
-    loss = result.institution_loss.reshape(-1)
-    capital_after = (capital[None, :] - result.institution_loss).reshape(-1)
+    total = result.total_loss
     which = np.tile(np.arange(n_institutions, dtype=np.int32), n)
     columns = [
         _numeric(result.paths.repeat(n_institutions), pa.int64()),
         _repeat_strings(institution_ids, which),
         _repeat_strings(institution_types, which),
-        _numeric(loss, pa.float64()),
-        _numeric(loss, pa.float64()),
-        _numeric(capital_after, pa.float64()),
-        _booleans(capital_after <= 0.0),
+        _numeric(result.institution_loss.reshape(-1), pa.float64()),
+        _numeric(result.contagion_loss.reshape(-1), pa.float64()),
+        _numeric(result.fire_sale_loss.reshape(-1), pa.float64()),
+        _numeric(total.reshape(-1), pa.float64()),
+        _numeric((capital[None, :] - total).reshape(-1), pa.float64()),
+        _booleans(result.defaulted.reshape(-1)),
+        _booleans(result.distressed.reshape(-1)),
     ]
     return pa.Table.from_arrays(columns, schema=schema)
 

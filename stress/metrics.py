@@ -289,3 +289,111 @@ def probability_rows(
             }
         )
     return rows
+
+
+class InstitutionStats:
+    """Per-institution second-round statistics merged block by block.
+
+    Means (with standard errors) of each loss component, default and distress probabilities
+    (binomial standard errors), and the distribution of the number of defaulting
+    institutions per path.
+    """
+
+    COMPONENTS = ("first_round", "contagion", "fire_sale")
+
+    def __init__(self, names: Sequence[str]):
+        self.names = list(names)
+        width = len(self.names)
+        self.count = 0
+        self.sums = {c: np.zeros(width) for c in self.COMPONENTS}
+        self.squares = {c: np.zeros(width) for c in self.COMPONENTS}
+        self.defaults = np.zeros(width, dtype=np.int64)
+        self.distress = np.zeros(width, dtype=np.int64)
+        self.default_counts = np.zeros(width + 1, dtype=np.int64)
+        self.rounds_capped = 0
+
+    def add(self, components: dict[str, np.ndarray], defaulted, distressed, rounds_capped=0):
+        self.count += defaulted.shape[0]
+        for name, values in components.items():
+            self.sums[name] += values.sum(axis=0)
+            self.squares[name] += (values * values).sum(axis=0)
+        self.defaults += defaulted.sum(axis=0)
+        self.distress += distressed.sum(axis=0)
+        self.default_counts += np.bincount(defaulted.sum(axis=1), minlength=len(self.names) + 1)
+        self.rounds_capped += rounds_capped
+
+    def rows(self) -> list[dict]:
+        n = self.count
+        rows = []
+        for component in self.COMPONENTS:
+            mean = self.sums[component] / n
+            variance = np.maximum(self.squares[component] / n - mean**2, 0.0) * n / max(n - 1, 1)
+            for name, m, v in zip(self.names, mean, variance, strict=True):
+                rows.append(
+                    {
+                        "scope": "institution",
+                        "name": name,
+                        "metric": f"el_{component}",
+                        "level": None,
+                        "value": float(m),
+                        "std_error": math.sqrt(v / n),
+                    }
+                )
+        rows += probability_rows("institution", self.names, self.defaults, n, "p_default")
+        rows += probability_rows("institution", self.names, self.distress, n, "p_distress")
+        number = np.arange(len(self.names) + 1)
+        mean = float((number * self.default_counts).sum() / n)
+        second = float((number**2 * self.default_counts).sum() / n)
+        rows.append(
+            {
+                "scope": "institutions",
+                "name": "all",
+                "metric": "expected_defaults",
+                "level": None,
+                "value": mean,
+                "std_error": math.sqrt(max(second - mean**2, 0.0) / n),
+            }
+        )
+        at_least = np.cumsum(self.default_counts[::-1])[::-1]
+        rows += probability_rows(
+            "institutions", [str(k) for k in number[1:]], at_least[1:], n, "p_defaults_at_least"
+        )
+        return rows
+
+
+def amplification_rows(rows: Sequence[dict], level: float) -> list[dict]:
+    """Contagion amplification: total ÷ first-round loss over all institutions, in mean and
+    in the tail (ES at ``level`` of the total over ES of the first round)."""
+
+    def value(name: str, metric: str, at: float | None = None) -> float:
+        for r in rows:
+            if (r["scope"], r["name"], r["metric"], r["level"]) == (
+                "institutions",
+                name,
+                metric,
+                at,
+            ):
+                return r["value"]
+        raise KeyError((name, metric, at))
+
+    def ratio(numerator: float, denominator: float) -> float:
+        return numerator / denominator if denominator > 0 else float("nan")
+
+    return [
+        {
+            "scope": "institutions",
+            "name": "all",
+            "metric": "amplification",
+            "level": None,
+            "value": ratio(value("total", "el"), value("first_round", "el")),
+            "std_error": None,
+        },
+        {
+            "scope": "institutions",
+            "name": "all",
+            "metric": "amplification_tail",
+            "level": level,
+            "value": ratio(value("total", "es", level), value("first_round", "es", level)),
+            "std_error": None,
+        },
+    ]

@@ -19,6 +19,7 @@ from stress.exceptions import RunDirError
 Format = Literal["table", "markdown", "json"]
 SCOPE_TITLES = {
     "system": "System",
+    "institutions": "All institutions: first-round and total loss",
     "institution": "Institutions",
     "type": "Institution types",
     "class": "Exposure classes",
@@ -110,10 +111,13 @@ def scope_table(summary: RunSummary, scope: str) -> tuple[list[str], list[list[s
     header += [f"VaR {_level_name(a)}" for a in levels]
     header += [f"ES {_level_name(a)}" for a in levels]
     with_pd = any(r["scope"] == scope and r["metric"] == "p_default" for r in summary.rows)
+    with_pd = with_pd and scope == "institution"
     if with_pd:
         header.append("P(default)")
     body = []
     for name in summary.names(scope):
+        if summary.get(scope, name, "el") is None:
+            continue  # a scope-wide row (amplification, default counts), shown as text
         line = [name, _cell(summary.get(scope, name, "el")), _cell(summary.get(scope, name, "sd"))]
         line += [_cell(summary.get(scope, name, "var", a)) for a in levels]
         line += [_cell(summary.get(scope, name, "es", a)) for a in levels]
@@ -121,6 +125,63 @@ def scope_table(summary: RunSummary, scope: str) -> tuple[list[str], list[list[s
             line.append(_cell(summary.get(scope, name, "p_default"), probability=True))
         body.append(line)
     return header, body
+
+
+def second_round_table(summary: RunSummary) -> tuple[list[str], list[list[str]]]:
+    """First-round against total loss per institution, and default and distress odds."""
+    header = [
+        "name",
+        "first-round EL",
+        "contagion EL",
+        "fire-sale EL",
+        "total EL",
+        "P(default)",
+        "P(distress)",
+    ]
+    body = []
+    for name in summary.names("institution"):
+        line = [name]
+        for metric in ("el_first_round", "el_contagion", "el_fire_sale", "el"):
+            line.append(_cell(summary.get("institution", name, metric)))
+        for metric in ("p_default", "p_distress"):
+            line.append(_cell(summary.get("institution", name, metric), probability=True))
+        body.append(line)
+    return header, body
+
+
+def system_lines(summary: RunSummary) -> list[str]:
+    """Amplification and the number of defaulting institutions, as sentences."""
+    amplification = summary.get("institutions", "all", "amplification")
+    tail = summary.get("institutions", "all", "amplification_tail")
+    defaults = summary.get("institutions", "all", "expected_defaults")
+    if amplification is None or defaults is None:
+        return []
+    at_least = [
+        f"≥{r['name']}: {format_probability(r['value'])}"
+        for r in summary.rows
+        if r["metric"] == "p_defaults_at_least" and r["value"] > 0
+    ]
+    return [
+        f"Contagion amplification (total ÷ first-round loss of all institutions): "
+        f"{amplification['value']:.4g} in the mean, {tail['value']:.4g} at ES "
+        f"{_level_name(tail['level'])}.",
+        f"Expected defaulting institutions per path: {defaults['value']:.4g} ± "
+        f"{defaults['std_error']:.2g}; P(at least k default): "
+        + (", ".join(at_least) if at_least else "none default on any path")
+        + ".",
+    ]
+
+
+def _tables(summary: RunSummary) -> list[tuple[str, list[str], list[list[str]]]]:
+    tables = []
+    for scope, title in SCOPE_TITLES.items():
+        header, body = scope_table(summary, scope)
+        if body:
+            tables.append((title, header, body))
+    header, body = second_round_table(summary)
+    if body:
+        tables.append(("Second round: first-round against total loss", header, body))
+    return tables
 
 
 def _heading(summary: RunSummary) -> list[str]:
@@ -139,13 +200,11 @@ def _heading(summary: RunSummary) -> list[str]:
 def render_markdown(summary: RunSummary) -> str:
     lines = [f"# {_heading(summary)[0]}", ""]
     lines += [f"{line}  " for line in _heading(summary)[1:]]
-    for scope, title in SCOPE_TITLES.items():
-        header, body = scope_table(summary, scope)
-        if not body:
-            continue
+    for title, header, body in _tables(summary):
         lines += ["", f"## {title}", "", "| " + " | ".join(header) + " |"]
         lines.append("|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|")
         lines += ["| " + " | ".join(row) + " |" for row in body]
+    lines += ["", *system_lines(summary)]
     return "\n".join(lines) + "\n"
 
 
@@ -164,10 +223,7 @@ def print_table(summary: RunSummary) -> None:
         console = Console(width=200)
     for i, line in enumerate(_heading(summary)):
         console.print(line, style="bold" if i == 0 else None, markup=False, highlight=False)
-    for scope, title in SCOPE_TITLES.items():
-        header, body = scope_table(summary, scope)
-        if not body:
-            continue
+    for title, header, body in _tables(summary):
         table = Table(title=title, title_justify="left", show_lines=False)
         for j, column in enumerate(header):
             table.add_column(column, justify="left" if j == 0 else "right", no_wrap=j == 0)

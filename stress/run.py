@@ -29,7 +29,7 @@ from stress import io as sio
 from stress.compile import Portfolio, compile_scenario
 from stress.engine import check_kernel, default_threads, iter_blocks, plan_blocks
 from stress.exceptions import OptionError, OutputError
-from stress.metrics import Column, LossAccumulator, probability_rows
+from stress.metrics import Column, InstitutionStats, LossAccumulator, amplification_rows
 from stress.scenario import Scenario, load_scenario, shipped_scenarios
 from stress.tomlwrite import dumps
 
@@ -123,18 +123,24 @@ def loss_columns(portfolio: Portfolio) -> list[Column]:
     """The loss series summarised by a run, in the order of :func:`loss_matrix`."""
     return (
         [Column("system", "system")]
+        + [Column("institutions", "first_round"), Column("institutions", "total")]
         + [Column("institution", i) for i in portfolio.institution_ids]
         + [Column("type", t) for t in portfolio.type_names]
         + [Column("class", c) for c in portfolio.class_names]
     )
 
 
-def loss_matrix(portfolio: Portfolio, system, institution, classes) -> np.ndarray:
-    """(n, S) losses in :func:`loss_columns` order; institution types are summed here."""
-    by_type = np.zeros((institution.shape[0], len(portfolio.type_names)))
+def loss_matrix(portfolio: Portfolio, system, first_round, total, classes) -> np.ndarray:
+    """(n, S) losses in :func:`loss_columns` order; institution types are summed here.
+
+    Institutions and types carry their total loss (first round plus second round).
+    """
+    by_type = np.zeros((total.shape[0], len(portfolio.type_names)))
     for i, t in enumerate(portfolio.institution_type):
-        by_type[:, t] += institution[:, i]
-    return np.column_stack([system, institution, by_type, classes])
+        by_type[:, t] += total[:, i]
+    return np.column_stack(
+        [system, first_round.sum(axis=1), total.sum(axis=1), total, by_type, classes]
+    )
 
 
 def loss_maxima(portfolio: Portfolio) -> np.ndarray:
@@ -143,27 +149,37 @@ def loss_maxima(portfolio: Portfolio) -> np.ndarray:
     n_institutions = len(portfolio.institution_ids)
     holder = np.repeat(np.arange(n_institutions), np.diff(portfolio.holding_indptr))
     held = portfolio.holding_share * ead[portfolio.holding_exposure]
-    institution = np.bincount(holder, weights=held, minlength=n_institutions)
+    # A loose bound is enough for the histogram's grid: an institution loses at most its
+    # holdings twice (credit loss, then fire-sale mark-down at EAD), its claims and its
+    # external assets (default costs).
+    layout = portfolio.contagion
+    claims = np.bincount(layout.owe_creditor, weights=layout.owe_amount, minlength=n_institutions)
+    held_value = np.bincount(holder, weights=held, minlength=n_institutions)
+    institution = 2.0 * held_value + claims + layout.external_assets
     by_type = np.bincount(
         portfolio.institution_type, weights=institution, minlength=len(portfolio.type_names)
     )
     by_class = np.bincount(
         portfolio.exposure_class, weights=ead, minlength=len(portfolio.class_names)
     )
-    return np.concatenate([[ead.sum()], institution, by_type, by_class])
+    return np.concatenate(
+        [[ead.sum(), institution.sum(), institution.sum()], institution, by_type, by_class]
+    )
 
 
 def read_block_losses(out_dir: Path, portfolio: Portfolio, name: str) -> np.ndarray:
     """A block's loss matrix read back from its Parquet parts (the metrics' second pass)."""
     system = sio.read_column(out_dir / "paths" / name, "system_loss")
-    n = system.shape[0]
-    institution = sio.read_column(out_dir / "institutions" / name, "total_loss")
-    classes = sio.read_column(out_dir / "classes" / name, "loss")
+    shape = (system.shape[0], len(portfolio.institution_ids))
+    institutions = out_dir / "institutions" / name
     return loss_matrix(
         portfolio,
         system,
-        institution.reshape(n, len(portfolio.institution_ids)),
-        classes.reshape(n, len(portfolio.class_names)),
+        sio.read_column(institutions, "first_round_loss").reshape(shape),
+        sio.read_column(institutions, "total_loss").reshape(shape),
+        sio.read_column(out_dir / "classes" / name, "loss").reshape(
+            system.shape[0], len(portfolio.class_names)
+        ),
     )
 
 
@@ -290,6 +306,10 @@ def run_scenario(
         "threads": options.threads,
         "versions": versions(),
         "correlation_repair": loaded.repair.summary() if loaded.repair else None,
+        "contagion": {
+            "model": portfolio.contagion.model,
+            "fire_sales": portfolio.contagion.fire_sales,
+        },
         "command": command,
         "started_at": started_at.isoformat(timespec="seconds"),
     }
@@ -312,7 +332,7 @@ def run_scenario(
         options.block_size,
         loss_maxima(portfolio),
     )
-    defaults = np.zeros(len(portfolio.institution_ids), dtype=np.int64)
+    institution_stats = InstitutionStats(portfolio.institution_ids)
     done = 0
     simulate_started = time.perf_counter()
     try:
@@ -335,10 +355,23 @@ def run_scenario(
             )
             accumulator.add(
                 loss_matrix(
-                    portfolio, result.system_loss, result.institution_loss, result.class_loss
+                    portfolio,
+                    result.system_loss,
+                    result.institution_loss,
+                    result.total_loss,
+                    result.class_loss,
                 )
             )
-            defaults += (result.institution_loss >= portfolio.institution_capital).sum(axis=0)
+            institution_stats.add(
+                {
+                    "first_round": result.institution_loss,
+                    "contagion": result.contagion_loss,
+                    "fire_sale": result.fire_sale_loss,
+                },
+                result.defaulted,
+                result.distressed,
+                result.rounds_capped,
+            )
             done += result.block.size
             manifest["blocks_done"] += 1
             if progress is not None:
@@ -350,9 +383,10 @@ def run_scenario(
             for block in blocks:
                 name = sio.part_name(block.index)
                 accumulator.refine(read_block_losses(out_dir, portfolio, name))
-        rows = accumulator.rows() + probability_rows(
-            "institution", portfolio.institution_ids, defaults, options.paths, "p_default"
-        )
+        rows = accumulator.rows()
+        levels = loaded.model.simulation.levels
+        tail_level = 0.99 if 0.99 in levels else max(levels)
+        rows += amplification_rows(rows, tail_level) + institution_stats.rows()
         summary = sio.summary_table(rows, sio.with_provenance(sio.SUMMARY_SCHEMA, provenance))
         sio.write_parquet(summary, out_dir / "summary.parquet")
     except BaseException as err:
@@ -363,6 +397,7 @@ def run_scenario(
         raise
 
     total_seconds = time.perf_counter() - started
+    manifest["contagion"]["paths_at_round_bound"] = institution_stats.rounds_capped
     manifest.update(
         status="complete",
         finished_at=datetime.now(UTC).isoformat(timespec="seconds"),

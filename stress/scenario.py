@@ -152,6 +152,42 @@ class Institution(_Model):
     ]
     capital: Annotated[float, Field(gt=0.0)]
     holdings: dict[str, Annotated[float, Field(gt=0.0, le=1.0)]] = {}
+    # Balance sheet for second-round losses (required when [contagion] model is not "none").
+    external_assets: Amount | None = None
+    external_liabilities: Amount | None = None
+    distress_threshold: Annotated[float, Field(gt=0.0, le=1.0)] = 1.0
+    claims: dict[str, Amount] = {}
+
+
+class DefaultCosts(_Model):
+    external: Fraction = 1.0
+    interbank: Fraction = 1.0
+
+
+class DebtRankOptions(_Model):
+    variant: Literal["single_pass", "linear"] = "single_pass"
+    capped: bool = True
+
+
+class FireSaleClass(_Model):
+    impact: Annotated[float, Field(gt=0.0)]
+    depth: Annotated[float, Field(gt=0.0)]
+
+
+class FireSales(_Model):
+    classes: dict[str, FireSaleClass]
+    form: Literal["linear", "exponential"] = "linear"
+    trigger_ratio: Annotated[float, Field(gt=0.0, lt=1.0)]
+    target_ratio: Annotated[float, Field(gt=0.0, lt=1.0)]
+
+
+class Contagion(_Model):
+    model: Literal["none", "eisenberg-noe", "debtrank"] = "none"
+    external_seniority: Literal["pari_passu", "senior"] = "pari_passu"
+    default_costs: DefaultCosts = DefaultCosts()
+    debtrank: DebtRankOptions = DebtRankOptions()
+    fire_sales: FireSales | None = None
+    max_rounds: Annotated[int, Field(ge=1)] = 100
 
 
 class ScenarioModel(_Model):
@@ -166,6 +202,7 @@ class ScenarioModel(_Model):
     pools: dict[str, Pool] = {}
     exposures: dict[str, Exposure] = {}
     institutions: dict[str, Institution] = {}
+    contagion: Contagion = Contagion()
 
 
 # --------------------------------------------------------------------------------------
@@ -641,7 +678,88 @@ def check_semantics(model: ScenarioModel) -> tuple[list[Problem], np.ndarray]:
                     round(total, 12),
                 )
             )
+    _check_contagion(model, add)
     return problems, correlation
+
+
+def balance_sheet_gap(model: ScenarioModel, key: str) -> tuple[float, float]:
+    """(implied external liabilities, scale) of institution ``key`` from its balance sheet.
+
+    capital = external assets + Σ share × EAD + claims held − external liabilities − claims
+    owed, so the external liabilities that balance it are the rest.
+    """
+    inst = model.institutions[key]
+    held = math.fsum(
+        share * model.exposures[e].ead for e, share in inst.holdings.items() if e in model.exposures
+    )
+    claims_held = math.fsum(inst.claims.values())
+    claims_owed = math.fsum(
+        other.claims.get(key, 0.0) for name, other in model.institutions.items() if name != key
+    )
+    assets = (inst.external_assets or 0.0) + held + claims_held
+    return assets - claims_owed - inst.capital, max(1.0, assets)
+
+
+def _check_contagion(model: ScenarioModel, add) -> None:
+    contagion = model.contagion
+    for key, inst in model.institutions.items():
+        for debtor in inst.claims:
+            where = f"institutions.{key}.claims.{debtor}"
+            if debtor == key:
+                add(problem(where, "an institution cannot hold a claim on itself", debtor))
+            elif debtor not in model.institutions:
+                add(problem(where, "unknown institution", debtor))
+    needs_balance_sheet = contagion.model != "none" or contagion.fire_sales is not None
+    if needs_balance_sheet:
+        for key, inst in model.institutions.items():
+            if inst.external_assets is None:
+                add(
+                    problem(
+                        f"institutions.{key}.external_assets",
+                        f"required when contagion.model is {contagion.model!r} or fire sales "
+                        "are on (the balance sheet the second round works on)",
+                    )
+                )
+                continue
+            if any(d not in model.institutions or d == key for d in inst.claims):
+                continue
+            implied, scale = balance_sheet_gap(model, key)
+            given = inst.external_liabilities
+            if given is None and implied < -1e-9 * scale:
+                add(
+                    problem(
+                        f"institutions.{key}",
+                        "the balance sheet does not balance: assets less claims owed are below "
+                        f"capital by {-implied:.6g}, so the balancing external liabilities "
+                        "would be negative",
+                        round(implied, 6),
+                    )
+                )
+            elif given is not None and abs(given - implied) > 1e-9 * scale:
+                add(
+                    problem(
+                        f"institutions.{key}.external_liabilities",
+                        "the balance sheet does not balance: capital = external assets + "
+                        "holdings + claims held − external liabilities − claims owed needs "
+                        f"external liabilities of {implied:.10g} (gap {given - implied:.6g})",
+                        given,
+                    )
+                )
+    sales = contagion.fire_sales
+    if sales is not None:
+        classes = {e.class_ for e in model.exposures.values()}
+        for name in sales.classes:
+            if name not in classes:
+                add(problem(f"contagion.fire_sales.classes.{name}", "unknown exposure class", name))
+        if sales.target_ratio <= sales.trigger_ratio:
+            add(
+                problem(
+                    "contagion.fire_sales.target_ratio",
+                    f"must be above trigger_ratio ({sales.trigger_ratio}) so that selling "
+                    "restores the institution",
+                    sales.target_ratio,
+                )
+            )
 
 
 def _check_correlations(model, factors, factor_set, add) -> tuple[np.ndarray, bool]:

@@ -209,7 +209,21 @@ def test_report_formats(finished, fmt):
     if fmt == "json":
         data = json.loads(shown.output)
         assert data["manifest"]["status"] == "complete"
-        assert {r["metric"] for r in data["summary"]} == {"el", "sd", "var", "es", "p_default"}
+        assert {r["metric"] for r in data["summary"]} == {
+            "el",
+            "sd",
+            "var",
+            "es",
+            "p_default",
+            "p_distress",
+            "el_first_round",
+            "el_contagion",
+            "el_fire_sale",
+            "expected_defaults",
+            "p_defaults_at_least",
+            "amplification",
+            "amplification_tail",
+        }
     else:
         for name in ("bank_a", "fund_a", "insurer_a", "gpu_backed_loan", "private_credit_fund"):
             assert name in shown.output

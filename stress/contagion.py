@@ -1,0 +1,139 @@
+"""Second-round losses of one block: interbank clearing or DebtRank, then fire sales.
+
+Per path: first-round credit losses → Eisenberg–Noe clearing (with Rogers–Veraart default
+costs, external liabilities pari passu or senior) or DebtRank (distress passed on in
+proportion to equity lost) → fire sales by institutions whose capital ratio fell below the
+trigger, marked down by every holder → the second round again with the fire-sale losses
+added, until the fire-sale losses stop changing (at most ``max_rounds`` times; paths that hit
+the bound are counted and reported in the run's manifest).
+
+What the outputs mean, so they reconcile:
+
+- ``contagion_loss``: interbank claims not repaid plus default costs (Eisenberg–Noe,
+  Rogers–Veraart), or equity lost to neighbours' distress (DebtRank); 0 without a network;
+- ``fire_sale_loss``: the mark-down of the marketable holdings an institution kept;
+- total = first-round + contagion + fire-sale; capital after = capital − total;
+- ``defaulted``: pays less than it owes (Eisenberg–Noe), fully distressed (DebtRank), or
+  total loss ≥ capital (no network model);
+- ``distressed``: total loss ≥ ``distress_threshold`` × capital.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from kernels.clearing import clear_paths
+from kernels.distress import debtrank_paths, fire_sale_paths
+from stress.compile import ContagionLayout
+
+# Relative change in fire-sale losses below which the second round has converged.
+FIRE_SALE_TOLERANCE = 1e-12
+DEBTRANK_TOLERANCE = 1e-12
+
+
+@dataclass(frozen=True)
+class SecondRound:
+    """Second-round results of one block, each (n paths, I institutions)."""
+
+    contagion_loss: np.ndarray
+    fire_sale_loss: np.ndarray
+    defaulted: np.ndarray
+    distressed: np.ndarray
+    rounds_capped: int  # paths where the fire-sale iteration hit max_rounds
+
+
+def has_second_round(layout: ContagionLayout) -> bool:
+    return layout.model != "none" or layout.fire_sales
+
+
+def _network_round(
+    layout: ContagionLayout, capital: np.ndarray, losses: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Contagion losses and defaults given each path's losses before the network."""
+    n, width = losses.shape
+    contagion = np.zeros((n, width))
+    defaulted = np.zeros((n, width), dtype=np.bool_)
+    if layout.model == "eisenberg-noe":
+        external = layout.external_assets + layout.holdings_value - losses
+        payments = np.empty((n, width))
+        clear_paths(
+            np.ascontiguousarray(np.maximum(external, 0.0)),
+            layout.owe_indptr,
+            layout.owe_creditor,
+            layout.owe_amount,
+            layout.external_liabilities,
+            layout.alpha,
+            layout.beta,
+            layout.senior_external,
+            payments,
+            contagion,
+            defaulted,
+        )
+    elif layout.model == "debtrank":
+        debtrank_paths(
+            np.ascontiguousarray(losses),
+            capital,
+            layout.owe_indptr,
+            layout.owe_creditor,
+            layout.owe_amount,
+            layout.debtrank_linear,
+            layout.debtrank_capped,
+            DEBTRANK_TOLERANCE,
+            layout.max_rounds * 100,
+            contagion,
+            defaulted,
+        )
+    else:
+        defaulted = losses >= capital
+    return contagion, defaulted
+
+
+def second_round(
+    layout: ContagionLayout, capital: np.ndarray, first_round: np.ndarray
+) -> SecondRound:
+    """Run the second round on a block's first-round losses, shape (n, I)."""
+    n, width = first_round.shape
+    fire_sale = np.zeros((n, width))
+    capped = 0
+    contagion, defaulted = _network_round(layout, capital, first_round)
+    if layout.fire_sales:
+        liabilities = layout.external_liabilities + np.bincount(
+            np.repeat(np.arange(width), np.diff(layout.owe_indptr)),
+            weights=layout.owe_amount,
+            minlength=width,
+        )
+        threshold = np.full(width, layout.fire_sale_trigger)
+        target = np.full(width, layout.fire_sale_target)
+        classes = layout.marketable.shape[1]
+        for _ in range(layout.max_rounds):
+            sold = np.empty((n, width, classes))
+            price_change = np.empty((n, classes))
+            new_fire_sale = np.empty((n, width))
+            _, capped = fire_sale_paths(
+                np.ascontiguousarray(capital - first_round - contagion),
+                liabilities,
+                layout.marketable,
+                threshold,
+                target,
+                layout.price_impact,
+                layout.market_depth,
+                layout.fire_sale_exponential,
+                FIRE_SALE_TOLERANCE,
+                layout.max_rounds,
+                new_fire_sale,
+                sold,
+                price_change,
+            )
+            settled = np.allclose(new_fire_sale, fire_sale, rtol=FIRE_SALE_TOLERANCE, atol=0.0)
+            fire_sale = new_fire_sale
+            if settled:
+                break
+            # Fire-sale losses are losses before the network too: clear again with them.
+            contagion, defaulted = _network_round(layout, capital, first_round + fire_sale)
+        if layout.model == "none":
+            defaulted = first_round + fire_sale >= capital
+    total = first_round + contagion + fire_sale
+    distressed = total >= layout.distress_threshold * capital
+    return SecondRound(contagion, fire_sale, defaulted, distressed, int(capped))

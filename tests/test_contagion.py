@@ -1,0 +1,222 @@
+"""Second-round losses through the engine: validation, worked examples, reconciliation."""
+
+from __future__ import annotations
+
+import copy
+from fractions import Fraction as F
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+from stress.cli import app
+from stress.compile import compile_scenario
+from stress.engine import simulate
+from stress.scenario import validate_data
+
+from builders import small_scenario, write_scenario
+
+runner = CliRunner()
+CERTAIN = 1.0 - 1e-12  # a PD whose default happens on every simulated path
+
+
+def eisenberg_noe_book(model: str = "eisenberg-noe", seniority: str = "pari_passu") -> dict:
+    """validation.md §5 (systemicrisk, pari passu) as a run: each bank holds a loan of 2 that
+    defaults for sure with LGD 1, so on every path its external assets are back to the
+    example's (1/2, 5/8, 3/4) while its capital before the loss was positive."""
+    external = {"b1": 0.5, "b2": 0.625, "b3": 0.75}
+    liabilities = {"b1": 1.5, "b2": 0.5, "b3": 0.5}
+    institutions = {}
+    for name in external:
+        claims = {other: 0.5 for other in external if other != name}
+        # capital = e + holdings + claims held − x − claims owed = e + 2 + 1 − x − 1
+        institutions[name] = {
+            "type": "bank",
+            "capital": external[name] + 2.0 - liabilities[name],
+            "holdings": {f"{name}_loan": 1.0},
+            "external_assets": external[name],
+            "external_liabilities": liabilities[name],
+            "claims": claims,
+        }
+    return {
+        "name": "eisenberg-noe-example",
+        "factors": {"z": {}},
+        "obligors": {f"{n}_borrower": {"pd": CERTAIN} for n in external},
+        "exposures": {
+            f"{n}_loan": {"obligor": f"{n}_borrower", "class": "loan", "ead": 2.0, "lgd": 1.0}
+            for n in external
+        },
+        "institutions": institutions,
+        "contagion": {"model": model, "external_seniority": seniority},
+    }
+
+
+@pytest.mark.parametrize("kernel", ["fast", "reference"])
+def test_eisenberg_noe_example_through_the_engine(kernel):
+    sim = simulate(
+        compile_scenario(validate_data(eisenberg_noe_book())), 2_000, 1, 1_000, kernel=kernel
+    )
+    # Greatest clearing vector p* = (165/112, 159/112, 3/2), p̄ = (5/2, 3/2, 3/2):
+    # Π_ij = 0.5 / p̄_i, so what bank j receives from i is p*_i / (2 p̄_i).
+    p = [F(165, 112), F(159, 112), F(3, 2)]
+    bar = [F(5, 2), F(3, 2), F(3, 2)]
+    unpaid = [sum(F(1, 2) - p[i] / (2 * bar[i]) for i in range(3) if i != j) for j in range(3)]
+    np.testing.assert_allclose(sim.institution_loss, 2.0)
+    np.testing.assert_allclose(
+        sim.contagion_loss, np.tile([float(u) for u in unpaid], (2_000, 1)), rtol=0, atol=1e-12
+    )
+    np.testing.assert_array_equal(sim.defaulted, np.tile([True, True, False], (2_000, 1)))
+
+
+def test_nothing_lost_first_nothing_defaults():
+    data = eisenberg_noe_book()
+    for exposure in data["exposures"].values():
+        exposure["ead"] = 0.0
+    for inst in data["institutions"].values():
+        inst["capital"] -= 2.0
+        inst["external_assets"] += 0.0
+    data["institutions"]["b1"]["external_assets"] = 2.5
+    data["institutions"]["b1"]["capital"] = 2.5 + 1 - 1.5 - 1
+    data["institutions"]["b2"]["external_assets"] = 1.625
+    data["institutions"]["b2"]["capital"] = 1.625 - 0.5
+    data["institutions"]["b3"]["external_assets"] = 1.75
+    data["institutions"]["b3"]["capital"] = 1.75 - 0.5
+    sim = simulate(compile_scenario(validate_data(data)), 1_000, 1, 500)
+    assert not sim.defaulted.any()
+    assert (sim.contagion_loss == 0).all()
+
+
+def with_network(model: str, fire_sales: bool) -> dict:
+    """The small test book with balance sheets, fund lines and (optionally) fire sales."""
+    data = small_scenario(
+        stress={"mode": "shift", "shocks": {"ai_demand": -2.0}},
+        contagion={"model": model, "default_costs": {"external": 0.9, "interbank": 0.7}},
+    )
+    inst = data["institutions"]
+    inst["bank_a"].update(external_assets=40e9, claims={"fund_a": 3e9})
+    inst["fund_a"].update(external_assets=1e9, claims={"bank_a": 0.2e9})
+    inst["insurer_a"].update(external_assets=150e9, claims={"fund_a": 1e9})
+    if fire_sales:
+        data["contagion"]["fire_sales"] = {
+            "classes": {
+                "hyperscaler_bond": {"impact": 0.4, "depth": 50e9},
+                "corporate": {"impact": 0.3, "depth": 80e9},
+            },
+            "trigger_ratio": 0.06,
+            "target_ratio": 0.09,
+        }
+    return data
+
+
+@pytest.mark.parametrize(
+    "model, fire_sales",
+    [
+        ("eisenberg-noe", False),
+        ("eisenberg-noe", True),
+        ("debtrank", False),
+        ("debtrank", True),
+        ("none", True),
+    ],
+)
+def test_outputs_reconcile(tmp_path: Path, model, fire_sales):
+    path = write_scenario(tmp_path, with_network(model, fire_sales))
+    out = tmp_path / "run"
+    result = runner.invoke(
+        app, ["run", str(path), "--out", str(out), "--paths", "4000", "--block-size", "1000"]
+    )
+    assert result.exit_code == 0, result.output
+    table = pq.read_table(out / "institutions").to_pydict()
+    first, contagion, fire, total, after = (
+        np.array(table[c])
+        for c in (
+            "first_round_loss",
+            "contagion_loss",
+            "fire_sale_loss",
+            "total_loss",
+            "capital_after",
+        )
+    )
+    np.testing.assert_allclose(total, first + contagion + fire, rtol=1e-12, atol=1e-3)
+    capital = {"bank_a": 8e9, "fund_a": 2e9, "insurer_a": 20e9}
+    caps = np.array([capital[i] for i in table["institution"]])
+    np.testing.assert_allclose(after, caps - total, rtol=1e-12, atol=1e-3)
+    assert (contagion >= 0).all() and (fire >= 0).all()
+    if model != "none":
+        assert contagion.max() > 0, "fund defaults should reach the bank's line"
+    if fire_sales:
+        assert fire.max() > 0
+    summary = pq.read_table(out / "summary.parquet").to_pylist()
+    amplification = next(r for r in summary if r["metric"] == "amplification")["value"]
+    assert amplification >= 1.0
+    shown = runner.invoke(app, ["report", str(out)])
+    assert shown.exit_code == 0 and "Second round" in shown.output
+
+
+def test_a_more_severe_shock_never_lowers_total_losses():
+    def totals(shock):
+        data = with_network("eisenberg-noe", True)
+        data["stress"]["shocks"]["ai_demand"] = shock
+        sim = simulate(compile_scenario(validate_data(data)), 20_000, 3, 5_000)
+        return (sim.institution_loss + sim.contagion_loss + sim.fire_sale_loss).mean(axis=0)
+
+    assert (totals(-3.0) >= totals(-1.0)).all()
+
+
+BALANCE_CASES = {
+    "missing external assets": (
+        lambda d: d["institutions"]["fund_a"].pop("external_assets"),
+        "institutions.fund_a.external_assets: required when contagion.model is 'eisenberg-noe'",
+    ),
+    "liabilities that do not balance": (
+        lambda d: d["institutions"]["bank_a"].update(external_liabilities=1e9),
+        "institutions.bank_a.external_liabilities: the balance sheet does not balance",
+    ),
+    "negative balancing item": (
+        lambda d: d["institutions"]["fund_a"].update(external_assets=0.0, capital=50e9),
+        "institutions.fund_a: the balance sheet does not balance",
+    ),
+    "claim on itself": (
+        lambda d: d["institutions"]["bank_a"]["claims"].update(bank_a=1.0),
+        "institutions.bank_a.claims.bank_a: an institution cannot hold a claim on itself",
+    ),
+    "claim on nobody": (
+        lambda d: d["institutions"]["bank_a"]["claims"].update(ghost=1.0),
+        "institutions.bank_a.claims.ghost: unknown institution",
+    ),
+    "negative claim": (
+        lambda d: d["institutions"]["bank_a"]["claims"].update(fund_a=-1.0),
+        "institutions.bank_a.claims.fund_a: input should be greater than or equal to 0",
+    ),
+    "unknown fire-sale class": (
+        lambda d: d["contagion"]["fire_sales"]["classes"].update(
+            tulips={"impact": 1.0, "depth": 1.0}
+        ),
+        "contagion.fire_sales.classes.tulips: unknown exposure class",
+    ),
+    "target below trigger": (
+        lambda d: d["contagion"]["fire_sales"].update(target_ratio=0.05),
+        "contagion.fire_sales.target_ratio: must be above trigger_ratio",
+    ),
+    "unknown model": (
+        lambda d: d["contagion"].update(model="domino"),
+        "contagion.model: must be one of 'none', 'eisenberg-noe' or 'debtrank'",
+    ),
+    "default costs above one": (
+        lambda d: d["contagion"]["default_costs"].update(external=1.5),
+        "contagion.default_costs.external: input should be less than or equal to 1",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BALANCE_CASES))
+def test_balance_sheet_validation(case, tmp_path: Path):
+    change, expected = BALANCE_CASES[case]
+    data = copy.deepcopy(with_network("eisenberg-noe", True))
+    change(data)
+    path = write_scenario(tmp_path, data)
+    result = runner.invoke(app, ["run", str(path), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 1, result.output
+    assert f"{path}: {expected}" in result.output, result.output
+    assert not (tmp_path / "out").exists()
