@@ -1,0 +1,607 @@
+"""Second-round losses of one path: DebtRank on the interbank network, then fire sales.
+
+DebtRank
+--------
+n institutions with capital (equity) E_j > 0 owe each other: the interbank claims are a CSR
+matrix by debtor, ``owe_amount[k]`` owed by debtor i to creditor ``owe_creditor[k]`` for k in
+``owe_indptr[i]:owe_indptr[i + 1]``. The impact of i's distress on creditor j is
+
+    W_ij = A_ij / E_j                (uncapped)
+    W_ij = min(1, A_ij / E_j)        (capped, Battiston et al. 2012)
+
+with A_ij the amount i owes j: j loses the fraction W_ij h_i of its equity when i has lost the
+fraction h_i of its own. The weight, and so the cap, is per listed claim: a pair listed twice
+adds two weights, each capped, so list each (debtor, creditor) pair once for Battiston's cap
+on the pair. The relative equity loss h_j stays in [0, 1]; it starts from the
+path's first-round loss, h_j(0) = min(1, max(0, loss_j / E_j)) (a gain is no distress).
+
+Capped and uncapped differ only on links whose claim exceeds the creditor's capital
+(A_ij > E_j), and only while the debtor is partially distressed. A fully distressed debtor
+(h_i = 1) wipes the creditor out either way: 1·1 = 1 capped, A_ij / E_j ≥ 1 clipped to 1
+uncapped. A debtor at h_i < 1 passes h_i capped (the creditor loses at most the debtor's own
+relative loss, as if the claim were no larger than the creditor's capital) but
+min(1, (A_ij / E_j) h_i) uncapped (its partial loss is amplified by the creditor's leverage
+on the claim): with A_ij = 4 E_j and h_i = 0.2, 0.2 capped against 0.8 uncapped. The clip
+h ≤ 1 caps a creditor's total loss in both; the cap on W limits each link's amplification.
+
+Two propagation rules:
+
+- ``single_pass`` (Battiston et al. 2012). Each node is Undistressed, Distressed or Inactive;
+  nodes with h(0) > 0 start Distressed, the rest Undistressed. In each round, all at once,
+  every Distressed node i passes its h_i as it stood at the start of the round,
+  h_j ← min(1, h_j + Σ_{i Distressed} W_ij h_i) for every node j (Inactive ones included),
+  then every Distressed node becomes Inactive and every Undistressed node whose h rose above
+  0 becomes Distressed. A node propagates exactly once: distress it receives in the round it
+  propagates, or any later round, raises its own h but is never passed on. Stops when no
+  node is Distressed (at most n rounds).
+- ``linear`` (Bardoscia et al. 2015). Every increase propagates:
+  h_j(t+1) = min(1, h_j(t) + Σ_i W_ij (h_i(t) − h_i(t−1))) with h(−1) = 0, so the first
+  round passes on the whole first-round distress. Stops after the first round whose largest
+  increase max_j (h_j(t+1) − h_j(t)) is at most ``tol``; that last increase is not passed on.
+
+``rounds`` counts every round run, including the last one that found nothing (single pass)
+or too little (linear) to pass on. ``hit_cap`` is true when ``max_rounds`` rounds stopped the
+iteration while it still had something to pass on.
+
+Fire sales (Cont & Schaanning 2017)
+-----------------------------------
+Institution i holds marketable classes worth ``holdings[i, c]`` at pre-fire-sale prices, has
+capital E_i (after the earlier rounds of the path; it may be ≤ 0) and liabilities D_i, so
+total assets A_i = E_i + D_i: losses on assets reduce capital one for one and leave
+liabilities alone. The capital ratio is the unweighted E_i / A_i, and target_i ≥ threshold_i.
+Prices P_c are relative to the pre-fire-sale price (start at 1). Each round:
+
+1. Every institution with marketable holdings left (M_i = Σ_c q_ic P_c > 0) whose capital
+   ratio is below its threshold (E_i < threshold_i · A_i) sells
+   s_i = min(M_i, A_i − E_i / target_i), the amount that brings E_i / A_i back to target_i
+   when sales neither gain nor lose (all of M_i if that is not enough, in particular when
+   E_i ≤ 0), provided s_i > tol · A_i. It sells the same fraction s_i / M_i of every class.
+2. Sales execute at the prices of the start of the round, and the proceeds repay
+   liabilities: A_i falls by s_i, E_i is unchanged.
+3. Prices move on the cumulative amount sold Q_c = Σ_i sold_ic (measured at pre-fire-sale
+   prices): P_c = max(0, 1 − impact_c Q_c / depth_c) (linear) or exp(−impact_c Q_c / depth_c)
+   (exponential). So a price path depends on the total sold, not on how it was split into
+   rounds, and always lies in [0, 1].
+4. Every institution marks the holdings it still has down: the loss
+   Σ_c q_ic (P_c before − P_c after) reduces E_i and A_i. The amounts sold in this round bear
+   no loss (Cont–Schaanning: mark-to-market losses on remaining holdings only; sellers book no
+   execution loss, which understates their losses against a sale at the new or a mid price).
+
+Rounds repeat until no institution sells (the fixed point: everyone at or above its
+threshold, out of marketable assets, or with a sale of at most tol · A_i). ``rounds`` counts
+the rounds with sales; ``hit_cap`` is true when ``max_rounds`` such rounds left someone still
+wanting to sell. The fire-sale loss is the loss of asset value and is not limited to the
+capital: E_i may end below 0.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from kernels._jit import jit
+
+# DebtRank node states.
+UNDISTRESSED = 0
+DISTRESSED = 1
+INACTIVE = 2
+
+
+@jit
+def impact_weights(capital, owe_indptr, owe_creditor, owe_amount, capped, out_weight):
+    """W for every listed claim: ``out_weight[k] = owe_amount[k] / capital[creditor]``.
+
+    Parameters
+    ----------
+    capital : (n,) float64, > 0
+    owe_indptr : (n + 1,) int64; owe_creditor : (m,) int64; owe_amount : (m,) float64
+    capped : bool
+        Cap each weight at 1 (Battiston et al. 2012).
+    out_weight : (m,) float64, written
+
+    Inputs are not checked.
+    """
+    for k in range(owe_creditor.shape[0]):
+        w = owe_amount[k] / capital[owe_creditor[k]]
+        if capped and w > 1.0:
+            w = 1.0
+        out_weight[k] = w
+
+
+@jit
+def initial_distress(first_round_loss, capital, out_h):
+    """h(0) = min(1, max(0, loss / E)), into ``out_h`` (n,). Inputs are not checked."""
+    for j in range(capital.shape[0]):
+        out_h[j] = min(1.0, max(0.0, first_round_loss[j] / capital[j]))
+
+
+@jit
+def _single_pass(owe_indptr, owe_creditor, weight, max_rounds, h, incoming, state):
+    """Battiston et al. (2012) rounds on ``h`` (n,), in place; returns (rounds, hit_cap)."""
+    n = h.shape[0]
+    active = False
+    for j in range(n):
+        if h[j] > 0.0:
+            state[j] = DISTRESSED
+            active = True
+        else:
+            state[j] = UNDISTRESSED
+        incoming[j] = 0.0
+    rounds = 0
+    hit_cap = False
+    while active:
+        if rounds == max_rounds:
+            hit_cap = True
+            break
+        # Collect every push before applying any, so a node that is Distressed and also
+        # receives this round passes on only what it had at the start of the round.
+        for i in range(n):
+            if state[i] == DISTRESSED:
+                for k in range(owe_indptr[i], owe_indptr[i + 1]):
+                    incoming[owe_creditor[k]] += weight[k] * h[i]
+                state[i] = INACTIVE
+        active = False
+        for j in range(n):
+            if incoming[j] != 0.0:
+                h[j] = min(1.0, h[j] + incoming[j])
+                incoming[j] = 0.0
+            if state[j] == UNDISTRESSED and h[j] > 0.0:
+                state[j] = DISTRESSED
+                active = True
+        rounds += 1
+    return rounds, hit_cap
+
+
+@jit
+def _linear(owe_indptr, owe_creditor, weight, tol, max_rounds, h, incoming, increase):
+    """Bardoscia et al. (2015) rounds on ``h`` (n,), in place; returns (rounds, hit_cap)."""
+    n = h.shape[0]
+    active = False
+    for j in range(n):
+        # h(−1) = 0: the first round passes on the whole first-round distress.
+        increase[j] = h[j]
+        incoming[j] = 0.0
+        if h[j] > 0.0:
+            active = True
+    rounds = 0
+    hit_cap = False
+    while active:
+        if rounds == max_rounds:
+            hit_cap = True
+            break
+        for i in range(n):
+            if increase[i] > 0.0:
+                for k in range(owe_indptr[i], owe_indptr[i + 1]):
+                    incoming[owe_creditor[k]] += weight[k] * increase[i]
+        change = 0.0
+        for j in range(n):
+            new = min(1.0, h[j] + incoming[j])
+            incoming[j] = 0.0
+            # The increase actually taken, after the clip: a saturated node passes on nothing.
+            increase[j] = new - h[j]
+            h[j] = new
+            if increase[j] > change:
+                change = increase[j]
+        rounds += 1
+        active = change > tol
+    return rounds, hit_cap
+
+
+@jit
+def _debtrank(
+    first_round_loss,
+    capital,
+    owe_indptr,
+    owe_creditor,
+    weight,
+    variant_linear,
+    tol,
+    max_rounds,
+    h,
+    incoming,
+    increase,
+    state,
+    out_contagion_loss,
+    out_defaulted,
+):
+    """One path given the weights and scratch arrays h, incoming, increase (n,) float64 and
+    state (n,) int8."""
+    initial_distress(first_round_loss, capital, h)
+    if variant_linear:
+        rounds, hit_cap = _linear(
+            owe_indptr, owe_creditor, weight, tol, max_rounds, h, incoming, increase
+        )
+    else:
+        rounds, hit_cap = _single_pass(
+            owe_indptr, owe_creditor, weight, max_rounds, h, incoming, state
+        )
+    for j in range(h.shape[0]):
+        h0 = min(1.0, max(0.0, first_round_loss[j] / capital[j]))
+        out_contagion_loss[j] = (h[j] - h0) * capital[j]
+        out_defaulted[j] = h[j] >= 1.0
+    return rounds, hit_cap
+
+
+@jit
+def debtrank(
+    first_round_loss,
+    capital,
+    owe_indptr,
+    owe_creditor,
+    owe_amount,
+    variant_linear,
+    capped,
+    tol,
+    max_rounds,
+    out_h,
+    out_contagion_loss,
+    out_defaulted,
+):
+    """DebtRank contagion of one path (see the module docstring for the exact rules).
+
+    Parameters
+    ----------
+    first_round_loss : (n,) float64
+        The path's losses before contagion, in currency; h(0) = min(1, max(0, loss / E)).
+    capital : (n,) float64, > 0
+        Equity E before the first-round losses; the denominator of h and of W.
+    owe_indptr : (n + 1,) int64; owe_creditor : (m,) int64; owe_amount : (m,) float64
+        Interbank claims by debtor: debtor i owes ``owe_creditor[k]`` the amount
+        ``owe_amount[k]`` for k in ``owe_indptr[i]:owe_indptr[i + 1]``.
+    variant_linear : bool
+        ``linear`` (Bardoscia et al. 2015) if true, else ``single_pass`` (Battiston et al.
+        2012).
+    capped : bool
+        W = min(1, A / E) if true, else A / E.
+    tol : float
+        ``linear`` only: stop after a round whose largest increase of h is at most tol.
+    max_rounds : int
+        Rounds allowed.
+    out_h : (n,) float64, written
+        Final relative equity loss h, in [0, 1].
+    out_contagion_loss : (n,) float64, written
+        (h − h(0)) · E: equity lost to the neighbours' distress, beyond the first round.
+    out_defaulted : (n,) bool, written
+        h ≥ 1.
+
+    Returns
+    -------
+    rounds : int
+    hit_cap : bool
+        ``max_rounds`` stopped the iteration while it still had distress to pass on.
+
+    Inputs are not checked.
+    """
+    n = capital.shape[0]
+    weight = np.empty(owe_creditor.shape[0])
+    impact_weights(capital, owe_indptr, owe_creditor, owe_amount, capped, weight)
+    return _debtrank(
+        first_round_loss,
+        capital,
+        owe_indptr,
+        owe_creditor,
+        weight,
+        variant_linear,
+        tol,
+        max_rounds,
+        out_h,
+        np.empty(n),
+        np.empty(n),
+        np.empty(n, dtype=np.int8),
+        out_contagion_loss,
+        out_defaulted,
+    )
+
+
+@jit
+def debtrank_paths(
+    first_round_loss,
+    capital,
+    owe_indptr,
+    owe_creditor,
+    owe_amount,
+    variant_linear,
+    capped,
+    tol,
+    max_rounds,
+    out_contagion_loss,
+    out_defaulted,
+):
+    """``debtrank`` on every path of a block.
+
+    Parameters
+    ----------
+    first_round_loss : (n_paths, n) float64
+    capital, owe_indptr, owe_creditor, owe_amount, variant_linear, capped, tol, max_rounds
+        As for ``debtrank``; the network and capital are the same on every path.
+    out_contagion_loss : (n_paths, n) float64, written
+    out_defaulted : (n_paths, n) bool, written
+
+    Returns
+    -------
+    most_rounds : int
+        The largest number of rounds any path ran.
+    n_hit_cap : int
+        Paths stopped by ``max_rounds``.
+
+    Inputs are not checked.
+    """
+    n_paths, n = first_round_loss.shape
+    weight = np.empty(owe_creditor.shape[0])
+    impact_weights(capital, owe_indptr, owe_creditor, owe_amount, capped, weight)
+    h = np.empty(n)
+    incoming = np.empty(n)
+    increase = np.empty(n)
+    state = np.empty(n, dtype=np.int8)
+    most_rounds = 0
+    n_hit_cap = 0
+    for p in range(n_paths):
+        rounds, hit_cap = _debtrank(
+            first_round_loss[p],
+            capital,
+            owe_indptr,
+            owe_creditor,
+            weight,
+            variant_linear,
+            tol,
+            max_rounds,
+            h,
+            incoming,
+            increase,
+            state,
+            out_contagion_loss[p],
+            out_defaulted[p],
+        )
+        most_rounds = max(most_rounds, rounds)
+        if hit_cap:
+            n_hit_cap += 1
+    return most_rounds, n_hit_cap
+
+
+@jit
+def _price(sold, impact, depth, exponential):
+    """Relative price of a class after ``sold`` (at pre-fire-sale prices) has been sold."""
+    x = impact * sold / depth
+    if exponential:
+        return math.exp(-x)
+    return max(0.0, 1.0 - x)
+
+
+@jit
+def _fire_sale(
+    capital,
+    liabilities,
+    holdings,
+    threshold,
+    target,
+    impact,
+    depth,
+    exponential,
+    tol,
+    max_rounds,
+    remaining,
+    equity,
+    assets,
+    sale,
+    fraction,
+    class_sold,
+    price,
+    out_loss,
+    out_sold,
+    out_price_change,
+):
+    """One path given scratch arrays remaining (n, C); equity, assets, sale, fraction (n,);
+    class_sold, price (C,)."""
+    n, n_classes = holdings.shape
+    for i in range(n):
+        equity[i] = capital[i]
+        assets[i] = capital[i] + liabilities[i]
+        out_loss[i] = 0.0
+        for c in range(n_classes):
+            remaining[i, c] = holdings[i, c]
+            out_sold[i, c] = 0.0
+    for c in range(n_classes):
+        class_sold[c] = 0.0
+        price[c] = 1.0
+    rounds = 0
+    hit_cap = False
+    while True:
+        selling = False
+        for i in range(n):
+            fraction[i] = 0.0
+            marketable = 0.0
+            for c in range(n_classes):
+                marketable += remaining[i, c] * price[c]
+            if marketable > 0.0 and equity[i] < threshold[i] * assets[i]:
+                sale[i] = min(marketable, assets[i] - equity[i] / target[i])
+                if sale[i] > tol * assets[i]:
+                    # Exactly 1 when everything goes, so the holdings left are exactly 0.
+                    fraction[i] = sale[i] / marketable if sale[i] < marketable else 1.0
+                    selling = True
+        if not selling:
+            break
+        if rounds == max_rounds:
+            hit_cap = True
+            break
+        for i in range(n):
+            if fraction[i] > 0.0:
+                assets[i] -= sale[i]
+                for c in range(n_classes):
+                    q = fraction[i] * remaining[i, c]
+                    remaining[i, c] -= q
+                    out_sold[i, c] += q
+                    class_sold[c] += q
+        # out_price_change holds this round's price drop until the final prices are known.
+        for c in range(n_classes):
+            new = _price(class_sold[c], impact[c], depth[c], exponential)
+            out_price_change[c] = price[c] - new
+            price[c] = new
+        for i in range(n):
+            loss = 0.0
+            for c in range(n_classes):
+                loss += remaining[i, c] * out_price_change[c]
+            equity[i] -= loss
+            assets[i] -= loss
+            out_loss[i] += loss
+        rounds += 1
+    for c in range(n_classes):
+        out_price_change[c] = price[c] - 1.0
+    return rounds, hit_cap
+
+
+@jit
+def fire_sale(
+    capital,
+    liabilities,
+    holdings,
+    threshold,
+    target,
+    impact,
+    depth,
+    exponential,
+    tol,
+    max_rounds,
+    out_loss,
+    out_sold,
+    out_price_change,
+):
+    """Fire sales of one path to their fixed point (see the module docstring for the rules).
+
+    Parameters
+    ----------
+    capital : (n,) float64
+        Capital after the path's earlier losses (first round, contagion); may be ≤ 0.
+    liabilities : (n,) float64
+        Total assets minus capital; earlier losses do not change it.
+    holdings : (n, C) float64
+        Marketable holdings of each class at pre-fire-sale prices; part of the total assets.
+    threshold : (n,) float64
+        Capital ratio E / A below which an institution sells.
+    target : (n,) float64, ≥ threshold
+        Capital ratio it sells back up to.
+    impact : (C,) float64, ≥ 0; depth : (C,) float64, > 0
+        Price impact: relative drop impact · Q / depth (linear) on the cumulative amount Q
+        sold at pre-fire-sale prices.
+    exponential : bool
+        Price exp(−impact · Q / depth) instead of max(0, 1 − impact · Q / depth).
+    tol : float
+        An institution sells only if its sale exceeds tol · its total assets.
+    max_rounds : int
+        Rounds of sales allowed.
+    out_loss : (n,) float64, written
+        Mark-to-market loss on the holdings kept, summed over rounds.
+    out_sold : (n, C) float64, written
+        Amount of each class sold, at pre-fire-sale prices.
+    out_price_change : (C,) float64, written
+        Final price relative to the pre-fire-sale price, minus 1: in [−1, 0].
+
+    Returns
+    -------
+    rounds : int
+        Rounds in which someone sold.
+    hit_cap : bool
+        ``max_rounds`` rounds left someone still wanting to sell.
+
+    Inputs are not checked.
+    """
+    n, n_classes = holdings.shape
+    return _fire_sale(
+        capital,
+        liabilities,
+        holdings,
+        threshold,
+        target,
+        impact,
+        depth,
+        exponential,
+        tol,
+        max_rounds,
+        np.empty((n, n_classes)),
+        np.empty(n),
+        np.empty(n),
+        np.empty(n),
+        np.empty(n),
+        np.empty(n_classes),
+        np.empty(n_classes),
+        out_loss,
+        out_sold,
+        out_price_change,
+    )
+
+
+@jit
+def fire_sale_paths(
+    capital,
+    liabilities,
+    holdings,
+    threshold,
+    target,
+    impact,
+    depth,
+    exponential,
+    tol,
+    max_rounds,
+    out_loss,
+    out_sold,
+    out_price_change,
+):
+    """``fire_sale`` on every path of a block.
+
+    Parameters
+    ----------
+    capital : (n_paths, n) float64
+        Capital of each path after its earlier losses.
+    liabilities, holdings, threshold, target, impact, depth, exponential, tol, max_rounds
+        As for ``fire_sale``; the same on every path.
+    out_loss : (n_paths, n) float64, written
+    out_sold : (n_paths, n, C) float64, written
+    out_price_change : (n_paths, C) float64, written
+
+    Returns
+    -------
+    most_rounds : int
+        The largest number of rounds with sales on any path.
+    n_hit_cap : int
+        Paths stopped by ``max_rounds``.
+
+    Inputs are not checked.
+    """
+    n_paths = capital.shape[0]
+    n, n_classes = holdings.shape
+    remaining = np.empty((n, n_classes))
+    equity = np.empty(n)
+    assets = np.empty(n)
+    sale = np.empty(n)
+    fraction = np.empty(n)
+    class_sold = np.empty(n_classes)
+    price = np.empty(n_classes)
+    most_rounds = 0
+    n_hit_cap = 0
+    for p in range(n_paths):
+        rounds, hit_cap = _fire_sale(
+            capital[p],
+            liabilities,
+            holdings,
+            threshold,
+            target,
+            impact,
+            depth,
+            exponential,
+            tol,
+            max_rounds,
+            remaining,
+            equity,
+            assets,
+            sale,
+            fraction,
+            class_sold,
+            price,
+            out_loss[p],
+            out_sold[p],
+            out_price_change[p],
+        )
+        most_rounds = max(most_rounds, rounds)
+        if hit_cap:
+            n_hit_cap += 1
+    return most_rounds, n_hit_cap
