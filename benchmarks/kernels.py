@@ -13,8 +13,10 @@ timing calibrated to about ``--seconds``, then the median of ``--repeats`` timin
 
 Then the fast path through ``stress.engine.simulate`` on 1 and 2 threads, and the peak RSS of
 ``ai-stress run`` at 10⁶ and 10⁷ paths, which should not grow with the number of paths.
-``--quick`` skips the 100 000-obligor book and the 10⁷-path run and times shorter, as a smoke
-test.
+
+``--quick`` is a smoke test of well under a minute: no 100 000-obligor book, one 10⁵-path
+``ai-stress run`` instead of 10⁶ and 10⁷, short timings, and the engine rows in this process
+(no fresh interpreter per row, so no RSS column).
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ from typing import Any
 # This file is named like the engine's `kernels` package and Python puts its directory first
 # on sys.path, where it would shadow the package (stress.engine imports kernels). Move the
 # directory to the end: the package wins, and portfolios.py next to this file still imports.
+# (Appending first makes the removal safe when the directory was not on sys.path at all.)
+sys.path.append(str(Path(__file__).resolve().parent))
 sys.path.remove(str(Path(__file__).resolve().parent))
 sys.path.append(str(Path(__file__).resolve().parent))
 
@@ -77,9 +81,21 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def max_rss_mb(who: int = resource.RUSAGE_SELF) -> float:
-    """Peak resident set size so far; Linux reports ru_maxrss in KiB."""
-    return resource.getrusage(who).ru_maxrss / 1024.0
+def peak_rss_mb() -> float:
+    """High-water resident set size of this process so far, in MiB.
+
+    VmHWM of /proc/self/status, not ``ru_maxrss``: Linux carries the RSS a process had when it
+    was forked over ``exec`` into its ``ru_maxrss``, so a child started from this (large)
+    process would report at least the parent's size. ``ru_maxrss`` is the fallback elsewhere.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    scale = 2**20 if sys.platform == "darwin" else 2**10  # bytes on macOS, KiB on Linux
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / scale
 
 
 def dense_batch(n_obligors: int) -> int:
@@ -94,11 +110,11 @@ def dense_batch(n_obligors: int) -> int:
 class DenseNumpy:
     """The model of the kernels written as dense array operations, one batch of paths at a time.
 
-    Per batch of ``b`` paths: factors ``Y = mean + z Aᵀ`` (b × K) and, for the t copula, a
-    scale ``sqrt(ν / W)`` per path; latent variables ``Y Lᵀ + b ε`` (b × O) with one normal per
-    obligor and path; defaults ``latent · scale < threshold``; then a single matrix product of
-    the 0/1 default matrix with a per-obligor table ``G`` (O × (2 + C + I)) whose columns are
-    1 (default count), EAD·LGD (system loss), EAD·LGD per class and share·EAD·LGD per
+    Per batch of ``n`` paths: factors ``Y = mean + z Aᵀ`` (n × K) and, for the t copula, a
+    scale ``s = sqrt(ν / W)`` per path; latent variables ``Y Lᵀ + b ε`` (n × O) with one
+    normal per obligor and path; defaults ``latent · s < threshold``; then one matrix product
+    of the 0/1 default matrix with a per-obligor table (O × (2 + C + I)) whose columns are 1
+    (default count), EAD·LGD (system loss), EAD·LGD per class and share·EAD·LGD per
     institution. Fixed LGDs and exposures on named obligors only, as in the benchmark books.
 
     Parameters
@@ -243,17 +259,20 @@ def measure_engine(engine: str, portfolio: Portfolio, seconds: float, repeats: i
     if engine == "creditriskengine":
         # Its import (pandas, statsmodels) is not the engine's working memory.
         import creditriskengine.portfolio.copula  # noqa: F401
-    idle = max_rss_mb()
+    idle = peak_rss_mb()
     run = engine_runner(engine, portfolio)
     n_obligors = len(portfolio.obligor_ids)
     timed(run, max(1, 10_000 // n_obligors), 0)  # warm-up: JIT cache load, BLAS start-up
-    # Grow by 4× until a run takes a tenth of the target, then scale to the target.
+    # Grow by 4× until a run takes a tenth of the target, scale to the target, then correct
+    # once at full size: the first large run also pays for page faults on fresh buffers.
     paths = max(1, 100_000 // n_obligors)
     while True:
         elapsed, _ = timed(run, paths, 0)
         if elapsed >= seconds / 10:
             break
         paths *= 4
+    paths = max(1, round(paths * seconds / elapsed))
+    elapsed, _ = timed(run, paths, 0)
     paths = two_figures(paths * seconds / elapsed)
     times, total, total_sq = [], 0.0, 0.0
     for r in range(1, repeats + 1):
@@ -270,28 +289,30 @@ def measure_engine(engine: str, portfolio: Portfolio, seconds: float, repeats: i
         "mean_loss": mean,
         "loss_se": math.sqrt(max(total_sq / n - mean * mean, 0.0) / n),
         "idle_mb": idle,
-        "peak_mb": max_rss_mb(),
+        "peak_mb": peak_rss_mb(),
     }
 
 
-def measure_threads(portfolio: Portfolio, min_paths: int, repeats: int) -> dict:
-    """Run in a fresh process: ``simulate(..., threads=T)`` for T = 1, 2, interleaved."""
+def measure_threads(portfolio: Portfolio, min_paths: int, min_seconds: float, repeats: int) -> dict:
+    """``simulate(..., threads=T)`` for T = 1 and 2, interleaved; wall and CPU seconds."""
     simulate(portfolio, 2 * THREAD_BLOCK, SEED, THREAD_BLOCK, threads=2, kernel="fast")
     started = time.perf_counter()
-    simulate(portfolio, 5 * THREAD_BLOCK, SEED, THREAD_BLOCK, threads=1, kernel="fast")
-    rate = 5 * THREAD_BLOCK / (time.perf_counter() - started)
-    # At least min_paths and ≥ 1.2 s on one thread, in whole pairs of blocks so that two
-    # threads finish together.
+    simulate(portfolio, 2 * THREAD_BLOCK, SEED, THREAD_BLOCK, threads=1, kernel="fast")
+    rate = 2 * THREAD_BLOCK / (time.perf_counter() - started)
+    # At least min_paths and min_seconds on one thread, in whole pairs of blocks so that two
+    # threads get the same work.
     pair = 2 * THREAD_BLOCK
-    paths = max(min_paths, math.ceil(1.2 * rate / pair) * pair)
+    paths = max(min_paths, math.ceil(min_seconds * rate / pair) * pair)
     times: dict[int, list[float]] = {1: [], 2: []}
+    cpu: dict[int, list[float]] = {1: [], 2: []}
     # Interleaved, so that drift in the machine's load hits both thread counts alike.
     for _ in range(repeats):
         for threads in (1, 2):
-            started = time.perf_counter()
+            started, started_cpu = time.perf_counter(), time.process_time()
             simulate(portfolio, paths, SEED, THREAD_BLOCK, threads=threads, kernel="fast")
             times[threads].append(time.perf_counter() - started)
-    return {"paths": paths, "times": times}
+            cpu[threads].append(time.process_time() - started_cpu)
+    return {"paths": paths, "times": times, "cpu": cpu}
 
 
 def in_fresh_process(function: Callable, *args: Any) -> Any:
@@ -299,6 +320,14 @@ def in_fresh_process(function: Callable, *args: Any) -> Any:
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=1, mp_context=context) as executor:
         return executor.submit(function, *args).result()
+
+
+def in_this_process(function: Callable, *args: Any) -> Any:
+    """``--quick``: skip the ~2 s start-up of a fresh interpreter per row; no RSS then."""
+    result = function(*args)
+    if isinstance(result, dict) and "peak_mb" in result:
+        result.update(idle_mb=None, peak_mb=None)
+    return result
 
 
 # --------------------------------------------------------------------------------------
@@ -312,12 +341,21 @@ def ai_stress_command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "stress"]
 
 
-def measure_cli(scenario: Path, paths: int, out: Path, threads: int, env: dict) -> dict:
-    """Run ``ai-stress run`` and read the child's own peak RSS from ``os.wait4``.
+# Runs a command and writes its peak RSS (KiB on Linux) to the file named by argv[1]. It is a
+# small process (~10 MB): ru_maxrss of a child starts at its parent's RSS at fork (see
+# peak_rss_mb), so ``ai-stress run`` is started from it, not from this process, and the
+# launcher has waited for that one child only, so RUSAGE_CHILDREN is the child's own figure.
+LAUNCHER = """
+import resource, subprocess, sys
+code = subprocess.call(sys.argv[2:])
+with open(sys.argv[1], "w") as f:
+    f.write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))
+sys.exit(code)
+"""
 
-    RUSAGE_CHILDREN would be the maximum over every child this process ever waited for,
-    including the engine processes above; wait4 gives this one child's figure.
-    """
+
+def measure_cli(scenario: Path, paths: int, out: Path, threads: int, env: dict) -> dict:
+    """Run ``ai-stress run`` through ``LAUNCHER``; its peak RSS, times and output size."""
     command = [
         *ai_stress_command(),
         "run",
@@ -333,20 +371,24 @@ def measure_cli(scenario: Path, paths: int, out: Path, threads: int, env: dict) 
         "--overwrite",
     ]
     log_file = out.parent / f"{out.name}.log"
+    rss_file = out.parent / f"{out.name}.rss"
     started = time.perf_counter()
     with open(log_file, "wb") as sink:
-        process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, env=env)
-        _, status, usage = os.wait4(process.pid, 0)
+        code = subprocess.call(
+            [sys.executable, "-c", LAUNCHER, str(rss_file), *command],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
     wall = time.perf_counter() - started
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode != 0:
+    if code != 0:
         raise RuntimeError(f"{' '.join(command)} failed:\n{log_file.read_text()}")
     manifest = json.loads((out / "manifest.json").read_text())
     size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
     shutil.rmtree(out)  # 10⁷ paths are about a gigabyte of Parquet
     return {
         "paths": paths,
-        "peak_mb": usage.ru_maxrss / 1024.0,
+        "peak_mb": int(rss_file.read_text()) / 1024.0,
         "wall_s": wall,
         "simulate_s": manifest["timings"]["simulate_s"],
         "output_mb": size / 2**20,
@@ -407,10 +449,13 @@ def engine_table(rows: list[dict]) -> list[str]:
         base = fast.get((r["obligors"], r["copula"]))
         ratio = "" if base is None else f"{base['paths'] / base['seconds'] / rate:,.1f}×"
         el = r["expected_loss"]
+        if r["peak_mb"] is None:
+            memory = "— | —"
+        else:
+            memory = f"{r['peak_mb']:,.0f} | {r['peak_mb'] - r['idle_mb']:,.0f}"
         lines.append(
             f"{head} {count(r['paths'])} | {r['seconds']:.3f} | {rate:,.0f} | "
-            f"{rate * r['obligors']:.3g} | {ratio} | {r['peak_mb']:,.0f} | "
-            f"{r['peak_mb'] - r['idle_mb']:,.0f} | "
+            f"{rate * r['obligors'] / 1e6:,.1f} M | {ratio} | {memory} | "
             f"{r['mean_loss'] / el:.3f} ± {r['loss_se'] / el:.3f} |"
         )
     return lines
@@ -418,28 +463,31 @@ def engine_table(rows: list[dict]) -> list[str]:
 
 def thread_table(rows: list[dict]) -> list[str]:
     lines = [
-        "| obligors | copula | paths | 1 thread s | 2 threads s | speed-up |",
-        "|---:|---|---:|---:|---:|---:|",
+        "| obligors | copula | paths | 1 thread s | 2 threads s | speed-up "
+        "| CPU s ÷ wall s, 2 threads |",
+        "|---:|---|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         one, two = statistics.median(r["times"][1]), statistics.median(r["times"][2])
+        busy = statistics.median(c / t for c, t in zip(r["cpu"][2], r["times"][2], strict=True))
         lines.append(
             f"| {count(THREAD_BOOK)} | {r['copula']} | {count(r['paths'])} | {one:.3f} | "
-            f"{two:.3f} | {one / two:.2f}× |"
+            f"{two:.3f} | {one / two:.2f}× | {busy:.2f} |"
         )
     return lines
 
 
 def cli_table(rows: list[dict]) -> list[str]:
     lines = [
-        "| paths | peak RSS MB | ratio to 10⁶ | wall s | simulate s | Parquet MB |",
-        "|---:|---:|---:|---:|---:|---:|",
+        "| paths | peak RSS MB | ratio to first | wall s | simulate s | paths/s | Parquet MB |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         ratio = r["peak_mb"] / rows[0]["peak_mb"]
         lines.append(
             f"| {count(r['paths'])} | {r['peak_mb']:,.0f} | {ratio:.3f} | {r['wall_s']:.1f} | "
-            f"{r['simulate_s']:.1f} | {r['output_mb']:,.0f} |"
+            f"{r['simulate_s']:.1f} | {r['paths'] / r['simulate_s']:,.0f} | "
+            f"{r['output_mb']:,.0f} |"
         )
     return lines
 
@@ -454,15 +502,19 @@ def main() -> None:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="smoke test: no 100 000-obligor book, no 10⁷-path run, shorter timings",
+        help="smoke test in under a minute: no 100 000-obligor book, 10⁵ instead of 10⁶ and 10⁷ "
+        "paths for ai-stress run, short timings, engine rows in this process (no RSS)",
     )
-    parser.add_argument("--seconds", type=float, help="target seconds per timing [0.6; quick 0.1]")
-    parser.add_argument("--repeats", type=int, default=5, help="timings per row (median) [5]")
+    parser.add_argument("--seconds", type=float, help="target seconds per timing [0.8; quick 0.05]")
+    parser.add_argument("--repeats", type=int, help="timings per row, median taken [5; quick 3]")
     args = parser.parse_args()
-    seconds = args.seconds or (0.1 if args.quick else 0.6)
-    sizes = SIZES[:2] if args.quick else SIZES
-    thread_paths = 2 * 2 * THREAD_BLOCK if args.quick else THREAD_MIN_PATHS
-    cli_paths = (10**6,) if args.quick else (10**6, 10**7)
+    quick = args.quick
+    seconds = args.seconds or (0.05 if quick else 0.8)
+    repeats = args.repeats or (3 if quick else 5)
+    sizes = SIZES[:2] if quick else SIZES
+    thread_paths, thread_seconds = (2 * THREAD_BLOCK, 0.0) if quick else (THREAD_MIN_PATHS, 1.2)
+    cli_paths = (10**5,) if quick else (10**6, 10**7)
+    isolate = in_this_process if quick else in_fresh_process
     cli_env = dict(os.environ)
     # Every engine row is one thread: keep BLAS (dense NumPy, creditriskengine) to one too.
     # Spawned children inherit the environment and start BLAS afresh.
@@ -470,12 +522,8 @@ def main() -> None:
         os.environ[name] = "1"
     cre_version = creditriskengine_version()
 
-    header = [
-        f"Command: python benchmarks/kernels.py {' '.join(sys.argv[1:])}".rstrip(),
-        *machine(),
-        "",
-    ]
-    print("\n".join(header), flush=True)
+    command = f"python benchmarks/kernels.py {' '.join(sys.argv[1:])}".rstrip()
+    print("\n".join([f"Command: `{command}`", *machine(), ""]), flush=True)
 
     rows: list[dict] = []
     thread_rows: list[dict] = []
@@ -498,11 +546,11 @@ def main() -> None:
                         rows.append({**row, "skipped": "no t copula (Gaussian only)"})
                         continue
                 log(f"  {engine}")
-                result = in_fresh_process(measure_engine, engine, portfolio, seconds, args.repeats)
+                result = isolate(measure_engine, engine, portfolio, seconds, repeats)
                 rows.append({**row, **result, "expected_loss": expected})
             if n_obligors == THREAD_BOOK:
                 log("  fast path on 1 and 2 threads")
-                result = in_fresh_process(measure_threads, portfolio, thread_paths, args.repeats)
+                result = isolate(measure_threads, portfolio, thread_paths, thread_seconds, repeats)
                 thread_rows.append({"copula": copula, **result})
 
     cli_rows = []
@@ -514,37 +562,41 @@ def main() -> None:
             out_dir = Path(tmp) / f"run-{paths}"
             cli_rows.append(measure_cli(scenario, paths, out_dir, os.cpu_count() or 1, cli_env))
 
-    batch_note = ", ".join(f"{dense_batch(n):,} at {n:,}" for n in sizes)
+    batch_note = ", ".join(f"{dense_batch(n):,} at {n:,} obligors" for n in sizes)
+    where = "all in this process (--quick)" if quick else "each row in a fresh process"
     out = [
-        f"Engines on one thread, each row in a fresh process; median of {args.repeats} timings "
-        f"of about {seconds:g} s, after a warm-up call.",
+        f"Engines on one thread, {where}; median of {repeats} timings of about {seconds:g} s "
+        "each, after a warm-up call.",
         "",
         *engine_table(rows),
         "",
-        "- fast path, reference kernel: `stress.engine.simulate_block(..., kernel=...)`, one "
-        "block of all the paths of a timing.",
-        "- dense NumPy: benchmarks/kernels.py `DenseNumpy`, one normal per obligor and path, "
-        f"batches of {batch_note} paths per batch (≤ 10⁷ latent variables), BLAS on 1 thread.",
+        "- fast path, reference kernel: `stress.engine.simulate_block(..., kernel=...)` on one "
+        "block holding all the paths of a timing.",
+        "- dense NumPy: `DenseNumpy` in benchmarks/kernels.py, one normal per obligor and path; "
+        f"paths per batch: {batch_note} (≤ 10⁷ latent variables); BLAS on 1 thread.",
         "- creditriskengine: `creditriskengine.portfolio.copula.simulate_multi_factor` with the "
-        "factor correlation folded into the loadings (exact for the Gaussian copula), in "
-        "batches of the dense-NumPy size; it returns the system loss only (no class or "
+        "factor correlation folded into the loadings (exact for the Gaussian copula), called "
+        "on batches of the dense-NumPy size; it returns the system loss only (no class or "
         "institution losses), so it does less work per path than the other engines.",
-        "- peak RSS: `ru_maxrss` of the row's own process; engine Δ: peak minus the RSS after "
-        "imports and loading the book, i.e. what warm-up and timings added.",
-        "- mean loss ÷ EL: mean system loss over all timed paths ± its standard error, over "
-        "Σ PD·EAD·LGD; about 1 when the engine simulates the book's model.",
+        "- peak RSS: high-water RSS (VmHWM) of the row's own process; engine Δ: peak minus the "
+        "high-water mark after imports and loading the book, i.e. what the warm-up (JIT cache "
+        "load) and the timings added.",
+        "- mean loss ÷ EL: mean system loss over all timed paths ± its standard error, divided "
+        "by Σ PD·EAD·LGD; about 1 when the engine simulates the book's model.",
         "",
         f"Fast path through `stress.engine.simulate` (block size {THREAD_BLOCK:,}), median of "
-        f"{args.repeats}, 1 and 2 threads interleaved:",
+        f"{repeats}, 1 and 2 threads interleaved:",
         "",
         *thread_table(thread_rows),
         "",
         f"Peak RSS of `ai-stress run` (fast kernel, {CLI_BOOK:,}-obligor Gaussian book, block "
-        f"size {CLI_BLOCK:,}, {os.cpu_count()} threads), from `os.wait4` on the process:",
+        f"size {CLI_BLOCK:,}, {os.cpu_count()} threads): `ru_maxrss` of the process, read as "
+        "RUSAGE_CHILDREN by a small launcher that started it and nothing else; wall s is the "
+        "whole command, simulate s its simulation loop (manifest `timings`):",
         "",
         *cli_table(cli_rows),
         "",
-        "Reproduce: `python benchmarks/kernels.py`" + (" --quick" if args.quick else ""),
+        "Reproduce: `python benchmarks/kernels.py`" + (" (without --quick)" if quick else ""),
     ]
     print("\n".join(out))
 

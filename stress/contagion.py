@@ -56,6 +56,8 @@ def _network_round(
     contagion = np.zeros((n, width))
     defaulted = np.zeros((n, width), dtype=np.bool_)
     if layout.model == "eisenberg-noe":
+        # Credit losses never exceed the holdings and fire-sale losses are capped at what is
+        # left, so external assets stay ≥ 0 (the clip only guards rounding).
         external = layout.external_assets + layout.holdings_value - losses
         payments = np.empty((n, width))
         clear_paths(
@@ -126,6 +128,10 @@ def second_round(
                 sold,
                 price_change,
             )
+            # A mark-down cannot take more than the assets left after the credit losses; the
+            # cap keeps the balance sheet, and so the reconciliation, whole.
+            room = layout.external_assets + layout.holdings_value - first_round
+            new_fire_sale = np.minimum(new_fire_sale, np.maximum(room, 0.0))
             settled = np.allclose(new_fire_sale, fire_sale, rtol=FIRE_SALE_TOLERANCE, atol=0.0)
             fire_sale = new_fire_sale
             if settled:
