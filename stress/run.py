@@ -88,22 +88,31 @@ def resolve_options(
     return options
 
 
-def prepare_output(out: Path, overwrite: bool) -> None:
-    """Make ``out`` ready for a new run, or refuse without touching anything."""
+def prepare_output(
+    out: Path,
+    overwrite: bool,
+    owned: Callable[[str], bool] = lambda name: name in RUN_ENTRIES,
+    what: str = "run",
+) -> None:
+    """Make ``out`` ready for a new run (or sweep), or refuse without touching anything.
+
+    ``--overwrite`` deletes only entries ``owned`` recognises as ai-stress output; a
+    directory holding anything else is refused whole.
+    """
     if out.exists() and not out.is_dir():
         raise OutputError(f"{out}: exists and is not a directory")
     if out.is_dir():
         entries = sorted(p.name for p in out.iterdir())
         if entries and not overwrite:
             raise OutputError(
-                f"{out}: directory is not empty; pass --overwrite to replace the run in it "
+                f"{out}: directory is not empty; pass --overwrite to replace the {what} in it "
                 "or choose another --out"
             )
-        foreign = [e for e in entries if e not in RUN_ENTRIES and not _is_temporary(e)]
+        foreign = [e for e in entries if not owned(e) and not _is_temporary(e)]
         if foreign:
             shown = ", ".join(foreign[:5]) + (" ..." if len(foreign) > 5 else "")
             raise OutputError(
-                f"{out}: --overwrite only replaces an ai-stress run, and this directory also "
+                f"{out}: --overwrite only replaces an ai-stress {what}, and this directory also "
                 f"holds {shown}; nothing was deleted"
             )
         for entry in entries:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import shutil
 import tomllib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -23,8 +22,8 @@ from typing import Any
 import pyarrow as pa
 
 from stress import io as sio
-from stress.exceptions import OptionError, OutputError
-from stress.run import run_scenario
+from stress.exceptions import OptionError
+from stress.run import prepare_output, run_scenario
 from stress.scenario import load_scenario
 
 SWEEP_MANIFEST = "sweep.json"
@@ -101,7 +100,7 @@ def run_sweep(
     for assignments in points:  # all or nothing: find a bad grid value before running
         load_scenario(scenario, [*overrides, *assignments])
     out_dir = Path(out)
-    _prepare(out_dir, overwrite)
+    prepare_output(out_dir, overwrite, _owned, "sweep")
 
     rows = []
     for number, assignments in enumerate(points):
@@ -158,28 +157,8 @@ def run_sweep(
     return SweepResult(out=out_dir, points=rows, manifest=manifest)
 
 
-def _prepare(out: Path, overwrite: bool) -> None:
-    if out.exists() and not out.is_dir():
-        raise OutputError(f"{out}: exists and is not a directory")
-    if out.is_dir() and any(out.iterdir()):
-        if not overwrite:
-            raise OutputError(
-                f"{out}: directory is not empty; pass --overwrite to replace the sweep"
-            )
-        foreign = [
-            p.name
-            for p in out.iterdir()
-            if p.name not in (SWEEP_MANIFEST, POINTS_TABLE)
-            and not p.name.startswith("point=")
-            and not (p.name.startswith(".") and p.name.endswith(".tmp"))
-        ]
-        if foreign:
-            raise OutputError(
-                f"{out}: --overwrite only replaces an ai-stress sweep, and this directory also "
-                f"holds {', '.join(sorted(foreign)[:5])}; nothing was deleted"
-            )
-        shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
+def _owned(name: str) -> bool:
+    return name in (SWEEP_MANIFEST, POINTS_TABLE) or name.startswith("point=")
 
 
 def is_sweep(folder: Path) -> bool:
