@@ -58,7 +58,8 @@ class ContagionLayout:
     Claims are CSR by debtor: debtor i owes ``owe_amount[k]`` to ``owe_creditor[k]`` for k in
     ``owe_indptr[i]:owe_indptr[i + 1]``. External liabilities are resolved (given, or the
     balancing item). ``marketable`` holds each institution's holdings by exposure class at
-    EAD, for fire sales; classes that are not marketable have zero impact.
+    EAD, in the classes listed under ``[contagion.fire_sales]`` (zero elsewhere: only
+    marketable classes are sold).
     """
 
     model: str  # "none" | "eisenberg-noe" | "debtrank"
@@ -413,10 +414,13 @@ def contagion_layout(
     sales = config.fire_sales
     impact = np.zeros(len(class_names))
     depth = np.ones(len(class_names))
+    listed = np.zeros(len(class_names), dtype=np.bool_)
     if sales is not None:
         for name, market in sales.classes.items():
-            impact[class_names.index(name)] = market.impact
-            depth[class_names.index(name)] = market.depth
+            c = class_names.index(name)
+            impact[c], depth[c], listed[c] = market.impact, market.depth, True
+    # Only the classes with a market can be sold in a fire sale.
+    marketable[:, ~listed] = 0.0
     return ContagionLayout(
         model=config.model,
         senior_external=config.external_seniority == "senior",

@@ -298,7 +298,7 @@ def shipped_scenarios() -> dict[str, Path]:
     folder = shipped_scenarios_dir()
     if not folder.is_dir():
         return {}
-    return {p.stem: p for p in sorted(folder.glob("*.toml"))}
+    return {p.stem: p for p in sorted(folder.glob("*.toml"), key=lambda p: p.stem)}
 
 
 def resolve_scenario_path(name_or_path: str | Path, relative_to: Path | None = None) -> Path:

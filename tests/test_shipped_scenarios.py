@@ -14,7 +14,7 @@ from stress.engine import simulate
 from stress.scenario import load_scenario, read_toml, shipped_scenarios
 
 runner = CliRunner()
-NAMES = ["ai-demand-shock", "baseline"]
+NAMES = ["ai-demand-shock", "ai-demand-shock-contagion", "baseline"]
 
 
 def test_shipped_scenarios_are_listed():
