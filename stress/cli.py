@@ -231,9 +231,18 @@ def correlations_show(
     obligors: Annotated[
         str | None, typer.Option(help="Comma-separated obligors to compare pairwise.")
     ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Also write every matrix, long form, as Parquet.")
+    ] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace --out.")] = False,
 ) -> None:
     """Factor matrix, eigenvalues, and the correlations it implies between classes."""
-    from stress.tuning import correlation_report, plot_correlation, render_correlation_report
+    from stress.tuning import (
+        correlation_report,
+        plot_correlation,
+        render_correlation_report,
+        write_correlation_report,
+    )
 
     loaded = _load_for_inspection(scenario, set_ or [])
     names = [o.strip() for o in obligors.split(",") if o.strip()] if obligors else []
@@ -242,6 +251,9 @@ def correlations_show(
     if plot is not None:
         plot_correlation(report, plot)
         typer.echo(f"heat maps: {plot}")
+    if out is not None:
+        write_correlation_report(report, out, overwrite)
+        typer.echo(f"matrices: {out}")
 
 
 def _load_for_inspection(scenario: str, overrides: list[str]):

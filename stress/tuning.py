@@ -239,6 +239,46 @@ def render_correlation_report(report: CorrelationReport) -> str:
     return "\n\n".join(parts) + "\n"
 
 
+REPORT_SCHEMA = pa.schema(
+    [
+        pa.field("matrix", pa.string(), nullable=False),
+        pa.field("first", pa.string(), nullable=False),
+        pa.field("second", pa.string(), nullable=False),
+        pa.field("value", pa.float64(), nullable=True),
+    ]
+)
+
+
+def write_correlation_report(report: CorrelationReport, path: Path, overwrite: bool) -> None:
+    """Every matrix of the report in long form: matrix, first, second, value."""
+    _refuse_existing([Path(path)], overwrite)
+    panels = [
+        ("factor", report.factor_names, report.matrix),
+        ("class_asset", report.classes, report.asset),
+        ("class_default", report.classes, report.default),
+        ("class_tail_dependence", report.classes, report.tail),
+        ("obligor_asset", report.obligors, report.obligor_asset),
+        ("obligor_default", report.obligors, report.obligor_default),
+    ]
+    rows = [
+        {
+            "matrix": kind,
+            "first": a,
+            "second": b,
+            "value": None if math.isnan(matrix[i, j]) else float(matrix[i, j]),
+        }
+        for kind, names, matrix in panels
+        if matrix is not None
+        for i, a in enumerate(names)
+        for j, b in enumerate(names)
+    ]
+    rows += [
+        {"matrix": "eigenvalue", "first": str(k), "second": "", "value": float(v)}
+        for k, v in enumerate(report.eigenvalues, start=1)
+    ]
+    sio.write_parquet(pa.Table.from_pylist(rows, schema=REPORT_SCHEMA), Path(path))
+
+
 def plot_correlation(report: CorrelationReport, path: Path) -> None:
     """Heat maps of the factor matrix and the class default correlations, as PNG."""
     try:

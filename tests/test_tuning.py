@@ -130,11 +130,32 @@ def test_run_with_repair_records_the_audit_and_reproduces(tmp_path: Path):
         assert (out / name).read_bytes() == (tmp_path / "again" / name).read_bytes()
 
 
-def test_show_reports_eigenvalues_and_implied_correlations():
+def test_show_reports_eigenvalues_and_implied_correlations(tmp_path: Path):
+    out = tmp_path / "matrices.parquet"
     result = runner.invoke(
-        app, ["correlations", "show", "baseline", "--obligors", "neocloud_a,ai_lab_a"]
+        app,
+        [
+            "correlations",
+            "show",
+            "baseline",
+            "--obligors",
+            "neocloud_a,ai_lab_a",
+            "--out",
+            str(out),
+        ],
     )
     assert result.exit_code == 0, result.output
+    rows = pq.read_table(out).to_pylist()
+    kinds = {r["matrix"] for r in rows}
+    assert kinds == {
+        "factor",
+        "class_asset",
+        "class_default",
+        "obligor_asset",
+        "obligor_default",
+        "eigenvalue",
+    }
+    assert sum(r["matrix"] == "eigenvalue" for r in rows) == 10
     assert "The matrix is positive semi-definite." in result.output
     assert "Implied default correlation between exposure classes" in result.output
     assert "Default correlation between obligors" in result.output
