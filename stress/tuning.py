@@ -98,11 +98,7 @@ def _entities(scenario: Scenario) -> tuple[list[tuple[str, str]], np.ndarray, np
     """Distinct obligors and pools behind the exposures: ids, PDs and loadings."""
     model = scenario.model
     names = scenario.factor_names
-    ids: list[tuple[str, str]] = []
-    for exposure in model.exposures.values():
-        key = ("obligor", exposure.obligor) if exposure.obligor else ("pool", exposure.pool)
-        if key not in ids:
-            ids.append(key)
+    ids = list(dict.fromkeys(_target(e) for e in model.exposures.values()))
     if len(ids) > MAX_ENTITIES:
         raise OptionError(
             f"the scenario has {len(ids)} obligors and pools with exposures; class-level "
@@ -114,6 +110,11 @@ def _entities(scenario: Scenario) -> tuple[list[tuple[str, str]], np.ndarray, np
         [[tables[kind][key].loadings.get(f, 0.0) for f in names] for kind, key in ids]
     ).reshape(len(ids), len(names))
     return ids, pd, loadings
+
+
+def _target(exposure) -> tuple[str, str]:
+    """The obligor or pool an exposure is on, as a (kind, id) key."""
+    return ("obligor", exposure.obligor) if exposure.obligor else ("pool", exposure.pool)
 
 
 def _class_average(pairwise: np.ndarray, weights: np.ndarray, allowed: np.ndarray) -> np.ndarray:
@@ -145,9 +146,9 @@ def correlation_report(scenario: Scenario, obligors: Sequence[str] = ()) -> Corr
 
     classes = sorted({e.class_ for e in model.exposures.values()})
     weights = np.zeros((len(classes), len(ids)))
+    position = {key: i for i, key in enumerate(ids)}
     for exposure in model.exposures.values():
-        key = ("obligor", exposure.obligor) if exposure.obligor else ("pool", exposure.pool)
-        weights[classes.index(exposure.class_), ids.index(key)] += exposure.ead
+        weights[classes.index(exposure.class_), position[_target(exposure)]] += exposure.ead
     tail = (
         _class_average(tail_dependence_t(np.clip(asset, -1.0, 1.0), dof), weights, allowed)
         if dof
