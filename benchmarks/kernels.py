@@ -259,7 +259,7 @@ def two_figures(x: float) -> int:
 
 
 def measure_engine(engine: str, portfolio: Portfolio, seconds: float, repeats: int) -> dict:
-    """Run in a fresh process: calibrate paths per timing, then time ``repeats`` runs.
+    """Calibrate paths per timing, then time ``repeats`` runs (in a fresh process but --quick).
 
     Returns paths per timing, the timings, CPU ÷ wall time, the mean loss and its standard
     error over all timed paths, and the RSS high-water mark after imports and loading the book
