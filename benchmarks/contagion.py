@@ -61,13 +61,6 @@ os.environ.update(
     dict.fromkeys(("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"), "1")
 )
 
-# benchmarks/kernels.py would shadow the engine's `kernels` package, because Python puts this
-# file's directory first on sys.path. Move the directory to the end: the package wins, and
-# _contagion_numpy.py next to this file still imports. (Appending first makes the removal
-# safe when the directory was not on sys.path at all.)
-sys.path.append(str(Path(__file__).resolve().parent))
-sys.path.remove(str(Path(__file__).resolve().parent))
-sys.path.append(str(Path(__file__).resolve().parent))
 
 import numba
 import numpy as np

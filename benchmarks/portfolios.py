@@ -1,4 +1,4 @@
-"""Synthetic, deterministic portfolios for the kernel benchmarks (benchmarks/kernels.py).
+"""Synthetic, deterministic portfolios for the kernel benchmarks (benchmarks/loss_kernels.py).
 
 Obligor ``i`` of an ``n``-obligor book is fixed by its index alone, so every run (and every
 size) builds the same book, and the first 1 000 obligors of the 10 000-obligor book are the

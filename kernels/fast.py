@@ -19,10 +19,11 @@ import math
 import numpy as np
 
 from kernels._jit import jit
-from kernels.common import lgd_draw, lgd_mean, normal_cdf, systematic
+from kernels.common import LGD_FIXED, lgd_draw, lgd_mean, normal_cdf, systematic
 
-# Above this conditional PD one uniform per member is cheaper than a logarithm per default.
-DENSE_PD = 0.15
+# Above this conditional PD one uniform per member (~7 ns) is cheaper than a logarithm and a
+# division per default (~15 ns each); measured in benchmarks/loss_kernels.py.
+DENSE_PD = 0.4
 # Up to this many members a normal draw per member (the latent variable itself) is cheaper
 # than the group's conditional PD, which costs an erfc and a log1p.
 SMALL_GROUP = 4
@@ -49,8 +50,8 @@ def simulate_losses_fast(
     group_idio,
     group_indptr,
     group_members,
-    obligor_exposure_indptr,
-    obligor_exposure,
+    member_exposure_indptr,
+    member_exposure,
     pool_threshold,
     pool_loadings,
     pool_idio,
@@ -89,7 +90,8 @@ def simulate_losses_fast(
     group_loading : (G,) int64 row of ``loading_rows``; group_threshold, group_idio : (G,)
     group_indptr : (G + 1,), group_members : (O,)
         Obligors of group g are ``group_members[group_indptr[g]:group_indptr[g + 1]]``.
-    obligor_exposure_indptr : (O + 1,), obligor_exposure : exposures on each obligor.
+    member_exposure_indptr : (O + 1,), member_exposure : exposures on each group member, in
+        ``group_members`` order, so the defaults of a group read neighbouring entries.
     pool_* : as for the reference kernel; pool_exposure_indptr/pool_exposure list the
         exposures on each pool.
     exposure_* : (E,) as for the reference kernel.
@@ -143,21 +145,23 @@ def simulate_losses_fast(
                     position += 1.0 + gap
                     if position >= members:
                         break
-                obligor = group_members[first + int(position)]
+                member = first + int(position)
                 count += 1
-                for k in range(
-                    obligor_exposure_indptr[obligor], obligor_exposure_indptr[obligor + 1]
-                ):
-                    e = obligor_exposure[k]
-                    loss = exposure_ead[e] * lgd_draw(
-                        rng,
-                        exposure_lgd_kind[e],
-                        exposure_lgd_p1[e],
-                        exposure_lgd_p2[e],
-                        exposure_lgd_factor[e],
-                        factors,
-                        p,
-                    )
+                for k in range(member_exposure_indptr[member], member_exposure_indptr[member + 1]):
+                    e = member_exposure[k]
+                    # A fixed LGD is read in place: the call below costs more than the loss.
+                    if exposure_lgd_kind[e] == LGD_FIXED:
+                        loss = exposure_ead[e] * exposure_lgd_p1[e]
+                    else:
+                        loss = exposure_ead[e] * lgd_draw(
+                            rng,
+                            exposure_lgd_kind[e],
+                            exposure_lgd_p1[e],
+                            exposure_lgd_p2[e],
+                            exposure_lgd_factor[e],
+                            factors,
+                            p,
+                        )
                     total += loss
                     book_exposure(
                         p,

@@ -24,8 +24,8 @@ class FastLayout:
     """Index structures of the fast kernel (kernels/fast.py), built once per scenario.
 
     Obligors with the same threshold and loadings form a group (G groups); groups with the
-    same loadings share a row of ``loading_rows`` (L rows). CSR indices map obligors and pools
-    to their exposures and exposures to their holders.
+    same loadings share a row of ``loading_rows`` (L rows). CSR indices map group members and
+    pools to their exposures and exposures to their holders.
     """
 
     loading_rows: np.ndarray  # (L, K)
@@ -34,8 +34,8 @@ class FastLayout:
     group_idio: np.ndarray  # (G,)
     group_indptr: np.ndarray  # (G + 1,) int64
     group_members: np.ndarray  # (O,) int64
-    obligor_exposure_indptr: np.ndarray  # (O + 1,) int64
-    obligor_exposure: np.ndarray  # int64
+    member_exposure_indptr: np.ndarray  # (O + 1,) int64, by position in group_members
+    member_exposure: np.ndarray  # int64
     pool_exposure_indptr: np.ndarray  # (P + 1,) int64
     pool_exposure: np.ndarray  # int64
     holder_indptr: np.ndarray  # (E + 1,) int64
@@ -167,8 +167,8 @@ class Portfolio:
             f.group_idio,
             f.group_indptr,
             f.group_members,
-            f.obligor_exposure_indptr,
-            f.obligor_exposure,
+            f.member_exposure_indptr,
+            f.member_exposure,
             self.pool_threshold,
             self.pool_loadings,
             self.pool_idio,
@@ -476,7 +476,11 @@ def fast_layout(
 
     on_obligor = np.flatnonzero(target_kind == TARGET_OBLIGOR)
     on_pool = np.flatnonzero(target_kind == TARGET_POOL)
-    obligor_indptr, order = csr(target[on_obligor], n_obligors)
+    # Exposures listed by the obligor's position in group order: a group's defaults then
+    # read neighbouring index entries.
+    position = np.empty(n_obligors, dtype=np.int64)
+    position[group_members] = np.arange(n_obligors, dtype=np.int64)
+    member_indptr, order = csr(position[target[on_obligor]], n_obligors)
     pool_indptr, pool_order = csr(target[on_pool], n_pools)
     holder_indptr, holder_order = csr(holding_exposure, target_kind.shape[0])
     return FastLayout(
@@ -486,8 +490,8 @@ def fast_layout(
         group_idio=obligor_idio[first_member],
         group_indptr=group_indptr,
         group_members=group_members,
-        obligor_exposure_indptr=obligor_indptr,
-        obligor_exposure=on_obligor[order].astype(np.int64),
+        member_exposure_indptr=member_indptr,
+        member_exposure=on_obligor[order].astype(np.int64),
         pool_exposure_indptr=pool_indptr,
         pool_exposure=on_pool[pool_order].astype(np.int64),
         holder_indptr=holder_indptr,

@@ -77,7 +77,7 @@ def simulate_losses_twin(rng, factors, scale, portfolio):
     return system, n_defaults, classes, institutions
 
 
-def simulate_losses_fast_twin(rng, factors, scale, portfolio, dense_pd=0.15, small_group=4):
+def simulate_losses_fast_twin(rng, factors, scale, portfolio, dense_pd=0.4, small_group=4):
     """Twin of kernels.fast: groups, geometric gaps, losses booked for defaults only."""
     pf, f = portfolio, portfolio.fast
     n = factors.shape[0]
@@ -95,10 +95,11 @@ def simulate_losses_fast_twin(rng, factors, scale, portfolio, dense_pd=0.15, sma
         y = factors[p]
         rows = f.loading_rows @ y
 
-        def default(o, p=p, y=y):
+        def default(m, p=p, y=y):
+            """Default of the group member at position m of group_members."""
             n_defaults[p] += 1
-            for k in range(f.obligor_exposure_indptr[o], f.obligor_exposure_indptr[o + 1]):
-                e = f.obligor_exposure[k]
+            for k in range(f.member_exposure_indptr[m], f.member_exposure_indptr[m + 1]):
+                e = f.member_exposure[k]
                 args = (pf.exposure_lgd_kind[e], pf.exposure_lgd_p1[e], pf.exposure_lgd_p2[e])
                 factor = pf.exposure_lgd_factor[e]
                 value = y[factor] if factor >= 0 else 0.0
@@ -108,7 +109,7 @@ def simulate_losses_fast_twin(rng, factors, scale, portfolio, dense_pd=0.15, sma
 
         for g in range(len(f.group_threshold)):
             shifted = f.group_threshold[g] * (1.0 / scale[p]) - rows[f.group_loading[g]]
-            members = f.group_members[f.group_indptr[g] : f.group_indptr[g + 1]]
+            members = range(f.group_indptr[g], f.group_indptr[g + 1])
             if len(members) <= small_group:
                 for m in members:
                     if f.group_idio[g] * rng.standard_normal() < shifted:

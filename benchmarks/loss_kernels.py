@@ -2,7 +2,7 @@
 
 Prints the Markdown tables quoted in the README's performance section:
 
-    python benchmarks/kernels.py [--quick]
+    python benchmarks/loss_kernels.py [--quick]
 
 Engines, all on one thread and on the same synthetic books (benchmarks/portfolios.py): the
 fast kernel and the reference kernel through ``stress.engine.simulate_block``; a dense,
@@ -48,13 +48,9 @@ os.environ.update(
     dict.fromkeys(("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"), "1")
 )
 
-# This file is named like the engine's `kernels` package and Python puts its directory first
-# on sys.path, where it would shadow the package (stress.engine imports kernels). Move the
-# directory to the end: the package wins, and portfolios.py next to this file still imports.
-# (Appending first makes the removal safe when the directory was not on sys.path at all.)
-sys.path.append(str(Path(__file__).resolve().parent))
-sys.path.remove(str(Path(__file__).resolve().parent))
-sys.path.append(str(Path(__file__).resolve().parent))
+# Spawned children import this file by path; portfolios.py sits next to it.
+if str(Path(__file__).resolve().parent) not in sys.path:
+    sys.path.append(str(Path(__file__).resolve().parent))
 
 import numba
 import numpy as np
@@ -536,7 +532,7 @@ def main() -> None:
     cli_env = {k: v for k, v in os.environ.items() if k not in BLAS_VARIABLES}
     cre_version = creditriskengine_version()
 
-    command = f"python benchmarks/kernels.py {' '.join(sys.argv[1:])}".rstrip()
+    command = f"python benchmarks/loss_kernels.py {' '.join(sys.argv[1:])}".rstrip()
     print("\n".join([f"Command: `{command}`", *machine(), ""]), flush=True)
 
     rows: list[dict] = []
@@ -586,8 +582,8 @@ def main() -> None:
         "",
         "- fast path, reference kernel: `stress.engine.simulate_block(..., kernel=...)` on one "
         "block holding all the paths of a timing.",
-        "- dense NumPy: `DenseNumpy` in benchmarks/kernels.py, one normal per obligor and path; "
-        f"paths per batch: {batch_note} (≤ 10⁷ latent variables); BLAS on 1 thread.",
+        "- dense NumPy: `DenseNumpy` in benchmarks/loss_kernels.py, one normal per obligor and "
+        f"path; paths per batch: {batch_note} (≤ 10⁷ latent variables); BLAS on 1 thread.",
         "- creditriskengine: `creditriskengine.portfolio.copula.simulate_multi_factor` with the "
         "factor correlation folded into the loadings (exact for the Gaussian copula), called "
         "on batches of the dense-NumPy size; it returns the system loss only (no class or "
@@ -616,7 +612,7 @@ def main() -> None:
         "",
         "Load average at the end: " + ", ".join(f"{x:.2f}" for x in os.getloadavg()) + ".",
         "",
-        "Reproduce: `python benchmarks/kernels.py`" + (" (without --quick)" if quick else ""),
+        "Reproduce: `python benchmarks/loss_kernels.py`" + (" (without --quick)" if quick else ""),
     ]
     print("\n".join(out))
 
