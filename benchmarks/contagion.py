@@ -40,11 +40,9 @@ holding one loan (PD 5 %) on its own obligor, with Eisenberg–Noe contagion.
 from __future__ import annotations
 
 import argparse
-import importlib.metadata
 import json
 import math
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -62,10 +60,10 @@ os.environ.update(
 )
 
 
-import numba
 import numpy as np
 import pyarrow.parquet as pq
 from _contagion_numpy import DenseClearing, DenseDebtRank
+from _machine import machine
 
 from kernels.clearing import clear_fictitious_default, clear_paths, network_totals
 from kernels.distress import debtrank_paths
@@ -454,34 +452,6 @@ def measure_cli(net: Network, runs: int) -> tuple[dict, list[dict]]:
 # --------------------------------------------------------------------------------------
 # Report
 # --------------------------------------------------------------------------------------
-
-
-def machine() -> list[str]:
-    model = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        model = platform.processor() or model
-    try:
-        revision = subprocess.run(
-            ["git", "describe", "--always", "--dirty"],
-            cwd=Path(__file__).resolve().parent,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        revision = "unknown"
-    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    return [
-        f"Machine: {model}, {os.cpu_count()} logical cores, {platform.system()} "
-        f"{platform.release()}; load average at start {load}",
-        f"Python {platform.python_version()}, NumPy {np.__version__}, Numba {numba.__version__}; "
-        f"ai-stress {importlib.metadata.version('ai-stress')} at git {revision}",
-    ]
 
 
 def network_table(nets: list[Network]) -> list[str]:

@@ -28,7 +28,6 @@ import json
 import math
 import multiprocessing
 import os
-import platform
 import resource
 import shutil
 import statistics
@@ -52,9 +51,9 @@ os.environ.update(
 if str(Path(__file__).resolve().parent) not in sys.path:
     sys.path.append(str(Path(__file__).resolve().parent))
 
-import numba
 import numpy as np
 import portfolios
+from _machine import machine
 from scipy import special
 
 from stress.compile import Portfolio, compile_scenario
@@ -409,34 +408,6 @@ def measure_cli(scenario: Path, paths: int, out: Path, threads: int, env: dict) 
 # --------------------------------------------------------------------------------------
 # Report
 # --------------------------------------------------------------------------------------
-
-
-def machine() -> list[str]:
-    model = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        model = platform.processor() or model
-    try:
-        revision = subprocess.run(
-            ["git", "describe", "--always", "--dirty"],
-            cwd=Path(__file__).resolve().parent,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        revision = "unknown"
-    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    return [
-        f"Machine: {model}, {os.cpu_count()} logical cores, {platform.system()} "
-        f"{platform.release()}; load average at start {load}",
-        f"Python {platform.python_version()}, NumPy {np.__version__}, Numba {numba.__version__}; "
-        f"ai-stress {importlib.metadata.version('ai-stress')} at git {revision}",
-    ]
 
 
 def count(n: int) -> str:
