@@ -74,6 +74,7 @@ class ContagionLayout:
     owe_amount: np.ndarray
     external_assets: np.ndarray  # (I,)
     external_liabilities: np.ndarray  # (I,)
+    total_liabilities: np.ndarray  # (I,) external liabilities plus claims owed
     holdings_value: np.ndarray  # (I,) Σ share × EAD
     distress_threshold: np.ndarray  # (I,) share of capital lost that counts as distressed
     fire_sales: bool
@@ -436,6 +437,8 @@ def contagion_layout(
             [inst.external_assets or 0.0 for inst in model.institutions.values()]
         ),
         external_liabilities=liabilities,
+        total_liabilities=liabilities
+        + np.bincount(debtor_array, weights=np.array(amount), minlength=len(ids)),
         holdings_value=holdings_value,
         distress_threshold=np.array(
             [inst.distress_threshold for inst in model.institutions.values()]

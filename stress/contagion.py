@@ -104,22 +104,20 @@ def second_round(
     capped = 0
     contagion, defaulted = _network_round(layout, capital, first_round)
     if layout.fire_sales:
-        liabilities = layout.external_liabilities + np.bincount(
-            np.repeat(np.arange(width), np.diff(layout.owe_indptr)),
-            weights=layout.owe_amount,
-            minlength=width,
-        )
         threshold = np.full(width, layout.fire_sale_trigger)
         target = np.full(width, layout.fire_sale_target)
         classes = layout.marketable.shape[1]
         unsettled = np.zeros(n, dtype=np.bool_)
+        sold = np.empty((n, width, classes))
+        price_change = np.empty((n, classes))
+        # A mark-down cannot take more than the assets left after the credit losses; the cap
+        # keeps the balance sheet, and so the reconciliation, whole.
+        room = np.maximum(layout.external_assets + layout.holdings_value - first_round, 0.0)
         for _ in range(layout.max_rounds):
-            sold = np.empty((n, width, classes))
-            price_change = np.empty((n, classes))
             new_fire_sale = np.empty((n, width))
             _, capped = fire_sale_paths(
                 np.ascontiguousarray(capital - first_round - contagion),
-                liabilities,
+                layout.total_liabilities,
                 layout.marketable,
                 threshold,
                 target,
@@ -132,10 +130,7 @@ def second_round(
                 sold,
                 price_change,
             )
-            # A mark-down cannot take more than the assets left after the credit losses; the
-            # cap keeps the balance sheet, and so the reconciliation, whole.
-            room = layout.external_assets + layout.holdings_value - first_round
-            new_fire_sale = np.minimum(new_fire_sale, np.maximum(room, 0.0))
+            new_fire_sale = np.minimum(new_fire_sale, room)
             unsettled = ~np.isclose(
                 new_fire_sale, fire_sale, rtol=FIRE_SALE_TOLERANCE, atol=0.0
             ).all(axis=1)
@@ -146,8 +141,6 @@ def second_round(
             contagion, defaulted = _network_round(layout, capital, first_round + fire_sale)
         # Paths still moving when the bound was reached count as capped.
         capped = int(capped) + int(unsettled.sum())
-        if layout.model == "none":
-            defaulted = first_round + fire_sale >= capital
     total = first_round + contagion + fire_sale
     distressed = total >= layout.distress_threshold * capital
     return SecondRound(contagion, fire_sale, defaulted, distressed, int(capped))

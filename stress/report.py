@@ -6,6 +6,7 @@ reproduces the run beside it.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from dataclasses import dataclass
@@ -41,13 +42,17 @@ class RunSummary:
                 seen.setdefault(r["name"], None)
         return list(seen)
 
-    def get(self, scope: str, name: str, metric: str, level: float | None = None):
+    @functools.cached_property
+    def _index(self) -> dict[tuple, dict[str, Any]]:
+        index: dict[tuple, dict[str, Any]] = {}
         for r in self.rows:
-            if (r["scope"], r["name"], r["metric"]) == (scope, name, metric) and (
-                level is None or r["level"] == level
-            ):
-                return r
-        return None
+            index.setdefault((r["scope"], r["name"], r["metric"], r["level"]), r)
+            index.setdefault((r["scope"], r["name"], r["metric"], None), r)
+        return index
+
+    def get(self, scope: str, name: str, metric: str, level: float | None = None):
+        """The row of (scope, name, metric) at ``level``; without a level, the first such row."""
+        return self._index.get((scope, name, metric, level))
 
 
 def load_run(run_dir: str | Path) -> RunSummary:
@@ -214,13 +219,9 @@ def render_json(summary: RunSummary) -> str:
 
 def print_table(summary: RunSummary) -> None:
     """Print rich tables to the terminal (plain text when not a terminal)."""
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console()
-    if not console.is_terminal:
-        # Piped output has no width to fit; keep rows whole instead of wrapping at 80.
-        console = Console(width=200)
+    console = _console(200)
     for i, line in enumerate(_heading(summary)):
         console.print(line, style="bold" if i == 0 else None, markup=False, highlight=False)
     for title, header, body in _tables(summary):
@@ -289,12 +290,9 @@ def render_sweep(folder: Path, fmt: Format) -> str | None:
         lines.append("|" + "|".join(["---:"] * len(header)) + "|")
         lines += ["| " + " | ".join(row) + " |" for row in body]
         return "\n".join(lines) + "\n"
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console()
-    if not console.is_terminal:
-        console = Console(width=250)
+    console = _console(250)
     console.print(title, style="bold", markup=False, highlight=False)
     table = Table(title="Sensitivity (value ± standard error)", title_justify="left")
     for column in header:
@@ -303,6 +301,14 @@ def render_sweep(folder: Path, fmt: Format) -> str | None:
         table.add_row(*row)
     console.print(table)
     return None
+
+
+def _console(piped_width: int):
+    """A rich console; piped output has no width to fit, so rows are kept whole."""
+    from rich.console import Console
+
+    console = Console()
+    return console if console.is_terminal else Console(width=piped_width)
 
 
 def report(run_dir: str | Path, fmt: Format = "table") -> str | None:

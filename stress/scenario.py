@@ -412,6 +412,16 @@ def apply_overrides(data: dict[str, Any], assignments: Sequence[str]) -> dict[st
 # --------------------------------------------------------------------------------------
 
 
+def read_scenario_data(
+    name_or_path: str | Path, overrides: Sequence[str] = ()
+) -> tuple[Path, dict[str, Any], list[str]]:
+    """The file, its resolved data (``extends`` merged, ``--set`` applied) and the chain of
+    files it extends, before validation."""
+    path = resolve_scenario_path(name_or_path)
+    data, chain = read_resolved(path)
+    return path, apply_overrides(data, overrides), chain
+
+
 def load_scenario(
     name_or_path: str | Path, overrides: Sequence[str] = (), repair_correlations: bool = False
 ) -> Scenario:
@@ -435,9 +445,7 @@ def load_scenario(
     OptionError
         If an override is malformed.
     """
-    path = resolve_scenario_path(name_or_path)
-    data, chain = read_resolved(path)
-    data = apply_overrides(data, overrides)
+    path, data, chain = read_scenario_data(name_or_path, overrides)
     return validate_data(
         data,
         source=str(path),

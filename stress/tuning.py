@@ -31,9 +31,7 @@ from stress.correlation import (
 from stress.exceptions import OptionError, OutputError
 from stress.scenario import (
     Scenario,
-    apply_overrides,
-    read_resolved,
-    resolve_scenario_path,
+    read_scenario_data,
     validate_data,
     with_correlations,
     written_correlation,
@@ -386,9 +384,7 @@ def repair_scenario_file(
     out_path = Path(out)
     audit_path = out_path.with_name(out_path.stem + ".audit.parquet")
     _refuse_existing([out_path, audit_path], overwrite)
-    path = resolve_scenario_path(scenario)
-    data, _ = read_resolved(path)
-    data = apply_overrides(data, overrides)
+    path, data, _ = read_scenario_data(scenario, overrides)
     names, raw = written_correlation(data, str(path))
     mask = np.zeros_like(raw, dtype=bool)
     for text in fixed:
@@ -514,8 +510,7 @@ def fit_file(
     if into is None:
         document = {"correlations": with_correlations({}, names, result.matrix)["correlations"]}
     else:
-        target = resolve_scenario_path(into)
-        base, _ = read_resolved(target)
+        target, base, _ = read_scenario_data(into)
         factors, current = written_correlation(base, str(target))
         missing = [n for n in names if n not in factors]
         if missing:
@@ -622,9 +617,7 @@ def calibrate_file(
         raise OptionError(f"--kind: must be default or asset (got {kind!r})")
     out_path = Path(out)
     _refuse_existing([out_path], overwrite)
-    path = resolve_scenario_path(scenario)
-    data, _ = read_resolved(path)
-    data = apply_overrides(data, overrides)
+    path, data, _ = read_scenario_data(scenario, overrides)
     base = validate_data(data, source=str(path))
     wanted = parse_targets(targets)
     # Classes first, obligors last: an obligor with a target of its own keeps its own
