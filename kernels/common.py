@@ -8,6 +8,9 @@ from kernels._jit import jit
 
 # Keep in step with stress/compile.py.
 TARGET_OBLIGOR = 0
+TARGET_POOL = 1
+TARGET_TRANCHE = 2
+TARGET_INSTITUTION = 3
 LGD_FIXED = 0
 LGD_BETA = 1
 LGD_COLLATERAL = 2
@@ -65,6 +68,7 @@ def lgd_mean(kind, p1, p2, factor, factors, path):
 def aggregate_path(
     path,
     exposure_loss,
+    exposure_target_kind,
     exposure_class,
     holding_indptr,
     holding_exposure,
@@ -75,6 +79,8 @@ def aggregate_path(
 ):
     """Sum one path's exposure losses into system, class and institution totals.
 
+    Lines to institutions count in their class and for their holders but not in the system
+    total: they pass on part of a fund's loss, which the system total already holds once.
     ``out_class[path]`` and ``out_institution[path]`` are overwritten, not accumulated, so
     output buffers need no zeroing.
     """
@@ -82,7 +88,8 @@ def aggregate_path(
     for c in range(out_class.shape[1]):
         out_class[path, c] = 0.0
     for e in range(exposure_loss.shape[0]):
-        total += exposure_loss[e]
+        if exposure_target_kind[e] != TARGET_INSTITUTION:
+            total += exposure_loss[e]
         out_class[path, exposure_class[e]] += exposure_loss[e]
     out_system[path] = total
     for i in range(out_institution.shape[1]):

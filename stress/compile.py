@@ -7,15 +7,23 @@ law under the stress as a mean vector and a loading matrix A with Y = mean + A·
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy import special
 
-from stress.scenario import BetaLGD, CollateralLGD, Scenario, balance_sheet_gap
+from stress.scenario import (
+    BetaLGD,
+    CollateralLGD,
+    Scenario,
+    ScenarioModel,
+    balance_sheet_gap,
+    exposure_catalogue,
+    topological_order,
+)
 
-# Exposure target kinds and LGD kinds, shared with the kernels (kernels/reference.py).
-TARGET_OBLIGOR, TARGET_POOL = 0, 1
+# Exposure target kinds and LGD kinds, shared with the kernels (kernels/common.py).
+TARGET_OBLIGOR, TARGET_POOL, TARGET_TRANCHE, TARGET_INSTITUTION = 0, 1, 2, 3
 LGD_FIXED, LGD_BETA, LGD_COLLATERAL = 0, 1, 2
 
 
@@ -23,9 +31,13 @@ LGD_FIXED, LGD_BETA, LGD_COLLATERAL = 0, 1, 2
 class FastLayout:
     """Index structures of the fast kernel (kernels/fast.py), built once per scenario.
 
-    Obligors with the same threshold and loadings form a group (G groups); groups with the
-    same loadings share a row of ``loading_rows`` (L rows). CSR indices map group members and
-    pools to their exposures and exposures to their holders.
+    Obligors whose default does not depend on another's (O_g of them) and that share a
+    threshold and loadings form a group (G groups); groups with the same loadings share a row
+    of ``loading_rows`` (L rows). Providers with revenue dependencies (D "dependents") are
+    simulated one by one after the groups, in dependency order. The defaults that other parts
+    of a path read (customers, dependents, lessees, sponsors) are recorded in W "watch" slots.
+    CSR indices map group members, dependents and pools to their exposures and exposures to
+    their holders.
     """
 
     loading_rows: np.ndarray  # (L, K)
@@ -33,14 +45,91 @@ class FastLayout:
     group_threshold: np.ndarray  # (G,)
     group_idio: np.ndarray  # (G,)
     group_indptr: np.ndarray  # (G + 1,) int64
-    group_members: np.ndarray  # (O,) int64
-    member_exposure_indptr: np.ndarray  # (O + 1,) int64, by position in group_members
+    group_members: np.ndarray  # (O_g,) int64
+    member_exposure_indptr: np.ndarray  # (O_g + 1,) int64, by position in group_members
     member_exposure: np.ndarray  # int64
+    member_watch: np.ndarray  # (O_g,) int64 watch slot by position in group_members, or −1
+    dependent_threshold: np.ndarray  # (D,) in dependency order
+    dependent_loadings: np.ndarray  # (D, K)
+    dependent_idio: np.ndarray  # (D,)
+    dependent_watch: np.ndarray  # (D,) int64
+    dependent_exposure_indptr: np.ndarray  # (D + 1,) int64
+    dependent_exposure: np.ndarray  # int64
+    dependent_customer_indptr: np.ndarray  # (D + 1,) int64
+    dependent_customer: np.ndarray  # int64 watch slot of each customer
+    dependent_shift: np.ndarray  # threshold shift when that customer defaults
+    n_watch: int
+    vehicle_lessee: np.ndarray  # (V,) int64 watch slot
+    vehicle_sponsor: np.ndarray  # (V,) int64 watch slot, −1 without a guarantee
     pool_exposure_indptr: np.ndarray  # (P + 1,) int64
     pool_exposure: np.ndarray  # int64
     holder_indptr: np.ndarray  # (E + 1,) int64
     holder: np.ndarray  # int64 institution index
     holder_share: np.ndarray
+
+
+@dataclass(frozen=True)
+class VehicleLayout:
+    """SPVs, lease vehicles and ABS issuers (V vehicles, T tranches in all).
+
+    On a path a vehicle's asset is hit when its lessee defaults or does not renew (latent
+    ``a·Y + b·ε`` below ``renewal_threshold``, −inf without a non-renewal clause). The asset
+    then recovers ``clip(recovery_base + recovery_sensitivity × Y[recovery_factor], 0, 1)``
+    of its value; a sponsor that has not defaulted pays the shortfall up to ``guarantee_cap``;
+    the rest is the asset loss, which tranche t takes between ``tranche_attach[t]`` and
+    ``tranche_attach[t] + tranche_width[t]`` (amounts). Tranche t is exposure
+    ``tranche_exposure[t]``.
+    """
+
+    ids: tuple[str, ...]
+    asset_value: np.ndarray  # (V,)
+    lessee: np.ndarray  # (V,) int64 obligor index
+    sponsor: np.ndarray  # (V,) int64 obligor index, −1 without a guarantee
+    guarantee_cap: np.ndarray  # (V,)
+    renewal_threshold: np.ndarray  # (V,)
+    renewal_loadings: np.ndarray  # (V, K)
+    renewal_idio: np.ndarray  # (V,)
+    recovery_base: np.ndarray  # (V,)
+    recovery_factor: np.ndarray  # (V,) int64 factor index, −1 for a fixed recovery
+    recovery_sensitivity: np.ndarray  # (V,)
+    tranche_indptr: np.ndarray  # (V + 1,) int64
+    tranche_ids: tuple[str, ...]  # (T,) "VEHICLE.TRANCHE"
+    tranche_attach: np.ndarray  # (T,) amount
+    tranche_width: np.ndarray  # (T,) amount
+    tranche_exposure: np.ndarray  # (T,) int64
+
+    def kernel_arguments(self) -> tuple[np.ndarray, ...]:
+        """Arguments of ``kernels.mechanics.vehicle_losses`` after the default statuses."""
+        return (
+            self.asset_value,
+            self.guarantee_cap,
+            self.renewal_threshold,
+            self.renewal_loadings,
+            self.renewal_idio,
+            self.recovery_base,
+            self.recovery_factor,
+            self.recovery_sensitivity,
+            self.tranche_indptr,
+            self.tranche_attach,
+            self.tranche_width,
+            self.tranche_exposure,
+        )
+
+
+@dataclass(frozen=True)
+class LookThroughLayout:
+    """Lines to funds and BDCs (F borrowing institutions, in an order where a fund comes
+    after every fund it lends to). A fund's first-round loss beyond its capital is shared by
+    the exposures on it in proportion to their EAD, up to each EAD."""
+
+    institution: np.ndarray  # (F,) int64
+    capital: np.ndarray  # (F,)
+    debt: np.ndarray  # (F,) Σ EAD of the exposures on the fund
+    exposure_indptr: np.ndarray  # (F + 1,) int64
+    exposure: np.ndarray  # int64
+
+    def kernel_arguments(self) -> tuple[np.ndarray, ...]:
+        return (self.institution, self.capital, self.debt, self.exposure_indptr, self.exposure)
 
 
 def csr(rows: np.ndarray, n_rows: int) -> tuple[np.ndarray, np.ndarray]:
@@ -127,6 +216,14 @@ class Portfolio:
     holding_exposure: np.ndarray  # (H,) int64
     holding_share: np.ndarray  # (H,)
     type_names: tuple[str, ...]
+    # Revenue dependencies: obligors in an order where customers come before providers, and
+    # for provider o its customers and threshold shifts at dependency_indptr[o]:[o + 1].
+    obligor_order: np.ndarray  # (O,) int64
+    dependency_indptr: np.ndarray  # (O + 1,) int64
+    dependency_customer: np.ndarray  # int64 obligor index
+    dependency_shift: np.ndarray
+    vehicles: VehicleLayout
+    lookthrough: LookThroughLayout
     fast: FastLayout
     contagion: ContagionLayout
 
@@ -134,12 +231,20 @@ class Portfolio:
     def n_factors(self) -> int:
         return len(self.factor_names)
 
+    @property
+    def n_tranches(self) -> int:
+        return len(self.vehicles.tranche_ids)
+
     def reference_kernel_arguments(self) -> tuple[np.ndarray | float, ...]:
         """The portfolio arguments of ``kernels.reference.simulate_losses_reference``, in order."""
         return (
             self.obligor_threshold,
             self.obligor_loadings,
             self.obligor_idio,
+            self.obligor_order,
+            self.dependency_indptr,
+            self.dependency_customer,
+            self.dependency_shift,
             self.pool_threshold,
             self.pool_loadings,
             self.pool_idio,
@@ -156,6 +261,10 @@ class Portfolio:
             self.holding_indptr,
             self.holding_exposure,
             self.holding_share,
+            self.vehicles.lessee,
+            self.vehicles.sponsor,
+            *self.vehicles.kernel_arguments(),
+            *self.lookthrough.kernel_arguments(),
         )
 
     def fast_kernel_arguments(self) -> tuple[np.ndarray, ...]:
@@ -170,6 +279,17 @@ class Portfolio:
             f.group_members,
             f.member_exposure_indptr,
             f.member_exposure,
+            f.member_watch,
+            f.dependent_threshold,
+            f.dependent_loadings,
+            f.dependent_idio,
+            f.dependent_watch,
+            f.dependent_exposure_indptr,
+            f.dependent_exposure,
+            f.dependent_customer_indptr,
+            f.dependent_customer,
+            f.dependent_shift,
+            f.n_watch,
             self.pool_threshold,
             self.pool_loadings,
             self.pool_idio,
@@ -186,6 +306,10 @@ class Portfolio:
             f.holder_indptr,
             f.holder,
             f.holder_share,
+            f.vehicle_lessee,
+            f.vehicle_sponsor,
+            *self.vehicles.kernel_arguments(),
+            *self.lookthrough.kernel_arguments(),
         )
 
 
@@ -264,10 +388,10 @@ def compile_scenario(scenario: Scenario) -> Portfolio:
     def threshold(pd: np.ndarray) -> np.ndarray:
         return special.stdtrit(dof, pd) if dof > 0 else special.ndtri(pd)
 
-    def loading_matrix(items) -> np.ndarray:
-        matrix = np.zeros((len(items), k))
-        for row, item in enumerate(items):
-            for name, value in item.loadings.items():
+    def loading_matrix(loadings: list[dict[str, float]]) -> np.ndarray:
+        matrix = np.zeros((len(loadings), k))
+        for row, item in enumerate(loadings):
+            for name, value in item.items():
                 matrix[row, index[name]] = value
         return matrix
 
@@ -276,30 +400,37 @@ def compile_scenario(scenario: Scenario) -> Portfolio:
         return np.sqrt(1.0 - systematic)
 
     obligors = list(model.obligors.values())
-    obligor_loadings = loading_matrix(obligors)
+    obligor_loadings = loading_matrix([o.loadings for o in obligors])
     pools = list(model.pools.values())
-    pool_loadings = loading_matrix(pools)
+    pool_loadings = loading_matrix([p.loadings for p in pools])
 
     obligor_index = {o: i for i, o in enumerate(model.obligors)}
     pool_index = {p: i for i, p in enumerate(model.pools)}
-    class_names = tuple(sorted({e.class_ for e in model.exposures.values()}))
+    institution_index = {key: i for i, key in enumerate(model.institutions)}
+    # Exposures first, then the vehicles' tranches: everything an institution can hold.
+    catalogue = exposure_catalogue(model)
+    exposure_ids = tuple(catalogue)
+    exposure_index = {x: i for i, x in enumerate(exposure_ids)}
+    class_names = tuple(sorted({label for _, label in catalogue.values()}))
     class_index = {c: i for i, c in enumerate(class_names)}
-    n_exposures = len(model.exposures)
+    n_exposures = len(exposure_ids)
     target_kind = np.zeros(n_exposures, dtype=np.int64)
     target = np.zeros(n_exposures, dtype=np.int64)
-    ead = np.zeros(n_exposures)
+    ead = np.array([value for value, _ in catalogue.values()], dtype=np.float64)
+    exposure_class = np.array([class_index[label] for _, label in catalogue.values()], np.int64)
     lgd_kind = np.zeros(n_exposures, dtype=np.int64)
     lgd_p1 = np.zeros(n_exposures)
     lgd_p2 = np.zeros(n_exposures)
     lgd_factor = np.full(n_exposures, -1, dtype=np.int64)
-    exposure_class = np.zeros(n_exposures, dtype=np.int64)
     for e, exposure in enumerate(model.exposures.values()):
         if exposure.obligor is not None:
             target_kind[e], target[e] = TARGET_OBLIGOR, obligor_index[exposure.obligor]
-        else:
+        elif exposure.pool is not None:
             target_kind[e], target[e] = TARGET_POOL, pool_index[exposure.pool]
-        ead[e] = exposure.ead
-        exposure_class[e] = class_index[exposure.class_]
+        else:
+            target_kind[e] = TARGET_INSTITUTION
+            target[e] = institution_index[exposure.institution]
+            continue
         lgd = exposure.lgd
         if isinstance(lgd, BetaLGD) and lgd.sd > 0.0:
             # Method of moments: mean m, variance s² gives α + β = m(1 − m)/s² − 1.
@@ -312,8 +443,17 @@ def compile_scenario(scenario: Scenario) -> Portfolio:
             lgd_factor[e] = index[lgd.factor]
         else:
             lgd_kind[e], lgd_p1[e] = LGD_FIXED, float(lgd)
+    vehicles = vehicle_layout(model, index, obligor_index, exposure_index, threshold)
+    renewal_loadings = loading_matrix(
+        [v.non_renewal.loadings if v.non_renewal else {} for v in model.vehicles.values()]
+    )
+    vehicles = replace(
+        vehicles, renewal_loadings=renewal_loadings, renewal_idio=idiosyncratic(renewal_loadings)
+    )
+    tranches = vehicles.tranche_exposure
+    target_kind[tranches] = TARGET_TRANCHE
+    target[tranches] = np.arange(tranches.shape[0], dtype=np.int64)
 
-    exposure_index = {x: i for i, x in enumerate(model.exposures)}
     type_names = tuple(sorted({inst.type for inst in model.institutions.values()}))
     indptr = [0]
     holding_exposure: list[int] = []
@@ -323,10 +463,12 @@ def compile_scenario(scenario: Scenario) -> Portfolio:
             holding_exposure.append(exposure_index[exposure_id])
             holding_share.append(share)
         indptr.append(len(holding_exposure))
+    capital = np.array([i.capital for i in model.institutions.values()], dtype=np.float64)
 
     mean, loading = factor_law(scenario)
     obligor_threshold = threshold(np.array([o.pd for o in obligors], dtype=np.float64))
     obligor_idio = idiosyncratic(obligor_loadings)
+    order, dependency_indptr, customer, shift = dependency_layout(model, obligor_index)
     holding_institution = np.repeat(
         np.arange(len(model.institutions), dtype=np.int64), np.diff(indptr)
     )
@@ -334,6 +476,11 @@ def compile_scenario(scenario: Scenario) -> Portfolio:
         obligor_threshold,
         obligor_loadings,
         obligor_idio,
+        order,
+        dependency_indptr,
+        customer,
+        shift,
+        vehicles,
         target_kind,
         target,
         len(pools),
@@ -356,7 +503,7 @@ def compile_scenario(scenario: Scenario) -> Portfolio:
         pool_idio=idiosyncratic(pool_loadings),
         pool_count=np.array([p.count for p in pools], dtype=np.int64),
         pool_exact=np.array([p.method == "exact" for p in pools], dtype=np.bool_),
-        exposure_ids=tuple(model.exposures),
+        exposure_ids=exposure_ids,
         exposure_target_kind=target_kind,
         exposure_target=target,
         exposure_ead=ead,
@@ -370,26 +517,143 @@ def compile_scenario(scenario: Scenario) -> Portfolio:
         institution_type=np.array(
             [type_names.index(i.type) for i in model.institutions.values()], dtype=np.int64
         ),
-        institution_capital=np.array(
-            [i.capital for i in model.institutions.values()], dtype=np.float64
-        ),
+        institution_capital=capital,
         holding_indptr=np.array(indptr, dtype=np.int64),
         holding_exposure=np.array(holding_exposure, dtype=np.int64),
         holding_share=np.array(holding_share, dtype=np.float64),
         type_names=type_names,
+        obligor_order=order,
+        dependency_indptr=dependency_indptr,
+        dependency_customer=customer,
+        dependency_shift=shift,
+        vehicles=vehicles,
+        lookthrough=lookthrough_layout(model, target_kind, target, ead, capital),
         fast=fast,
-        contagion=contagion_layout(scenario, class_names, ead, exposure_class),
+        contagion=contagion_layout(scenario, class_names, exposure_ids, ead, exposure_class),
+    )
+
+
+def dependency_layout(
+    model: ScenarioModel, obligor_index: dict[str, int]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Obligors in dependency order (customers first, otherwise file order) and, per
+    provider, its customers and the threshold shift sensitivity × revenue share of each."""
+    ids = list(model.obligors)
+    order = np.array(
+        [obligor_index[o] for o in topological_order(ids, model.dependencies)], dtype=np.int64
+    )
+    provider, customer, shift = [], [], []
+    for name, customers in model.dependencies.items():
+        for other, terms in customers.items():
+            provider.append(obligor_index[name])
+            customer.append(obligor_index[other])
+            shift.append(terms.sensitivity * terms.revenue_share)
+    indptr, rows = csr(np.array(provider, dtype=np.int64), len(ids))
+    return (
+        order,
+        indptr,
+        np.array(customer, dtype=np.int64)[rows],
+        np.array(shift, dtype=np.float64)[rows],
+    )
+
+
+def vehicle_layout(
+    model: ScenarioModel, factor_index, obligor_index, exposure_index, threshold
+) -> VehicleLayout:
+    """Vehicles and their tranches as arrays; the non-renewal loadings and idiosyncratic
+    weights are filled in by the caller, which knows the correlation matrix."""
+    vehicles = list(model.vehicles.items())
+    tranche_ids: list[str] = []
+    attach: list[float] = []
+    width: list[float] = []
+    indptr = [0]
+    for key, vehicle in vehicles:
+        for name, tranche in vehicle.tranches.items():
+            tranche_ids.append(f"{key}.{name}")
+            attach.append(tranche.attach * vehicle.asset_value)
+            width.append((tranche.detach - tranche.attach) * vehicle.asset_value)
+        indptr.append(len(tranche_ids))
+    renewal = [v.non_renewal for _, v in vehicles]
+    probability = np.array([r.probability if r else 0.5 for r in renewal], dtype=np.float64)
+    renewal_threshold = np.where(
+        [r is not None for r in renewal], threshold(probability), -np.inf
+    ).astype(np.float64)
+    recovery = [v.recovery for _, v in vehicles]
+    return VehicleLayout(
+        ids=tuple(key for key, _ in vehicles),
+        asset_value=np.array([v.asset_value for _, v in vehicles], dtype=np.float64),
+        lessee=np.array([obligor_index[v.lessee] for _, v in vehicles], dtype=np.int64),
+        sponsor=np.array(
+            [obligor_index[v.guarantee.sponsor] if v.guarantee else -1 for _, v in vehicles],
+            dtype=np.int64,
+        ),
+        guarantee_cap=np.array(
+            [v.guarantee.cap if v.guarantee else 0.0 for _, v in vehicles], dtype=np.float64
+        ),
+        renewal_threshold=renewal_threshold.reshape(len(vehicles)),
+        renewal_loadings=np.zeros((len(vehicles), len(factor_index))),
+        renewal_idio=np.ones(len(vehicles)),
+        recovery_base=np.array([r.base for r in recovery], dtype=np.float64),
+        recovery_factor=np.array(
+            [factor_index[r.factor] if r.factor else -1 for r in recovery], dtype=np.int64
+        ),
+        recovery_sensitivity=np.array([r.sensitivity for r in recovery], dtype=np.float64),
+        tranche_indptr=np.array(indptr, dtype=np.int64),
+        tranche_ids=tuple(tranche_ids),
+        tranche_attach=np.array(attach, dtype=np.float64),
+        tranche_width=np.array(width, dtype=np.float64),
+        tranche_exposure=np.array([exposure_index[t] for t in tranche_ids], dtype=np.int64),
+    )
+
+
+def lookthrough_layout(
+    model: ScenarioModel,
+    target_kind: np.ndarray,
+    target: np.ndarray,
+    ead: np.ndarray,
+    capital: np.ndarray,
+) -> LookThroughLayout:
+    """Borrowing institutions, each after the institutions it lends to, with their lines."""
+    ids = list(model.institutions)
+    on_institution = np.flatnonzero(target_kind == TARGET_INSTITUTION)
+    borrowers = {ids[t] for t in target[on_institution]}
+    exposure_borrower = {
+        key: exp.institution for key, exp in model.exposures.items() if exp.institution
+    }
+    # A lender's loss is final only once the funds it lends to have passed theirs on.
+    lends_to = {
+        key: [exposure_borrower[x] for x in inst.holdings if x in exposure_borrower]
+        for key, inst in model.institutions.items()
+    }
+    order = [key for key in topological_order(ids, lends_to) if key in borrowers]
+    institution = np.array([ids.index(key) for key in order], dtype=np.int64)
+    position = {i: f for f, i in enumerate(institution)}
+    rows = np.array([position[t] for t in target[on_institution]], dtype=np.int64)
+    indptr, rows_order = csr(rows, len(order))
+    exposure = on_institution[rows_order].astype(np.int64)
+    return LookThroughLayout(
+        institution=institution,
+        capital=capital[institution],
+        debt=np.bincount(rows, weights=ead[on_institution], minlength=len(order)).astype(
+            np.float64
+        ),
+        exposure_indptr=indptr,
+        exposure=exposure,
     )
 
 
 def contagion_layout(
-    scenario: Scenario, class_names: tuple[str, ...], ead: np.ndarray, exposure_class: np.ndarray
+    scenario: Scenario,
+    class_names: tuple[str, ...],
+    exposure_ids: tuple[str, ...],
+    ead: np.ndarray,
+    exposure_class: np.ndarray,
 ) -> ContagionLayout:
     """Claims as CSR by debtor, resolved balance sheets and fire-sale markets."""
     model = scenario.model
     config = model.contagion
     ids = {key: i for i, key in enumerate(model.institutions)}
-    exposures = {key: e for e, key in enumerate(model.exposures)}
+    exposures = {key: e for e, key in enumerate(exposure_ids)}
     debtor, creditor, amount = [], [], []
     for c, inst in enumerate(model.institutions.values()):
         for name, value in inst.claims.items():
@@ -457,6 +721,11 @@ def fast_layout(
     obligor_threshold: np.ndarray,
     obligor_loadings: np.ndarray,
     obligor_idio: np.ndarray,
+    obligor_order: np.ndarray,
+    dependency_indptr: np.ndarray,
+    dependency_customer: np.ndarray,
+    dependency_shift: np.ndarray,
+    vehicles: VehicleLayout,
     target_kind: np.ndarray,
     target: np.ndarray,
     n_pools: int,
@@ -467,34 +736,77 @@ def fast_layout(
     """Group obligors by (threshold, loadings) and index exposures for the fast kernel."""
     n_obligors = obligor_threshold.shape[0]
     k = obligor_loadings.shape[1]
+    is_dependent = np.diff(dependency_indptr) > 0
+    dependents = obligor_order[is_dependent[obligor_order]]
+    grouped = np.flatnonzero(~is_dependent)
+    watched = np.unique(
+        np.concatenate(
+            [
+                dependency_customer,
+                dependents,
+                vehicles.lessee,
+                vehicles.sponsor[vehicles.sponsor >= 0],
+            ]
+        )
+    ).astype(np.int64)
+    slot = np.full(n_obligors, -1, dtype=np.int64)
+    slot[watched] = np.arange(watched.shape[0], dtype=np.int64)
+
     loading_rows, row_of = np.unique(
-        obligor_loadings.reshape(n_obligors, k), axis=0, return_inverse=True
+        obligor_loadings[grouped].reshape(grouped.shape[0], k), axis=0, return_inverse=True
     )
     row_of = row_of.reshape(-1).astype(np.int64)
-    keys = np.column_stack([row_of.astype(np.float64), obligor_threshold])
+    keys = np.column_stack([row_of.astype(np.float64), obligor_threshold[grouped]])
     group_keys, group_of = np.unique(keys, axis=0, return_inverse=True)
     group_of = group_of.reshape(-1).astype(np.int64)
-    group_indptr, group_members = csr(group_of, group_keys.shape[0])
-    first_member = group_members[group_indptr[:-1]]
+    group_indptr, group_order = csr(group_of, group_keys.shape[0])
+    group_members = grouped[group_order]
+    first_member = group_order[group_indptr[:-1]]
 
+    # Exposures listed by the obligor's position in group order (then the dependents'): a
+    # group's defaults then read neighbouring index entries.
     on_obligor = np.flatnonzero(target_kind == TARGET_OBLIGOR)
     on_pool = np.flatnonzero(target_kind == TARGET_POOL)
-    # Exposures listed by the obligor's position in group order: a group's defaults then
-    # read neighbouring index entries.
-    position = np.empty(n_obligors, dtype=np.int64)
-    position[group_members] = np.arange(n_obligors, dtype=np.int64)
+    position = np.full(n_obligors, -1, dtype=np.int64)
+    position[group_members] = np.arange(group_members.shape[0], dtype=np.int64)
+    position[dependents] = group_members.shape[0] + np.arange(dependents.shape[0], dtype=np.int64)
     member_indptr, order = csr(position[target[on_obligor]], n_obligors)
+    n_grouped = group_members.shape[0]
+    dependent_indptr = member_indptr[n_grouped:] - member_indptr[n_grouped]
+    customer_indptr = np.concatenate(
+        [[0], np.cumsum(np.diff(dependency_indptr)[dependents])]
+    ).astype(np.int64)
+    customer_rows = np.concatenate(
+        [np.arange(dependency_indptr[d], dependency_indptr[d + 1]) for d in dependents]
+        or [np.zeros(0, dtype=np.int64)]
+    ).astype(np.int64)
     pool_indptr, pool_order = csr(target[on_pool], n_pools)
     holder_indptr, holder_order = csr(holding_exposure, target_kind.shape[0])
+    exposures_in_order = on_obligor[order].astype(np.int64)
     return FastLayout(
         loading_rows=np.ascontiguousarray(loading_rows, dtype=np.float64),
-        group_loading=row_of[first_member] if n_obligors else np.zeros(0, dtype=np.int64),
-        group_threshold=obligor_threshold[first_member],
-        group_idio=obligor_idio[first_member],
+        group_loading=row_of[first_member] if n_grouped else np.zeros(0, dtype=np.int64),
+        group_threshold=obligor_threshold[group_members[group_indptr[:-1]]],
+        group_idio=obligor_idio[group_members[group_indptr[:-1]]],
         group_indptr=group_indptr,
         group_members=group_members,
-        member_exposure_indptr=member_indptr,
-        member_exposure=on_obligor[order].astype(np.int64),
+        member_exposure_indptr=member_indptr[: n_grouped + 1].copy(),
+        member_exposure=exposures_in_order[: member_indptr[n_grouped]].copy(),
+        member_watch=slot[group_members],
+        dependent_threshold=obligor_threshold[dependents],
+        dependent_loadings=np.ascontiguousarray(obligor_loadings[dependents]).reshape(
+            dependents.shape[0], k
+        ),
+        dependent_idio=obligor_idio[dependents],
+        dependent_watch=slot[dependents],
+        dependent_exposure_indptr=dependent_indptr.copy(),
+        dependent_exposure=exposures_in_order[member_indptr[n_grouped] :].copy(),
+        dependent_customer_indptr=customer_indptr,
+        dependent_customer=slot[dependency_customer[customer_rows]],
+        dependent_shift=dependency_shift[customer_rows].astype(np.float64),
+        n_watch=int(watched.shape[0]),
+        vehicle_lessee=slot[vehicles.lessee],
+        vehicle_sponsor=np.where(vehicles.sponsor >= 0, slot[np.maximum(vehicles.sponsor, 0)], -1),
         pool_exposure_indptr=pool_indptr,
         pool_exposure=on_pool[pool_order].astype(np.int64),
         holder_indptr=holder_indptr,

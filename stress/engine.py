@@ -53,6 +53,10 @@ class BlockResult:
     fire_sale_loss: np.ndarray  # (n, I)
     defaulted: np.ndarray  # (n, I) bool
     distressed: np.ndarray  # (n, I) bool
+    vehicle_loss: np.ndarray  # (n, V) asset loss after the guarantee
+    guarantee_paid: np.ndarray  # (n, V)
+    vehicle_event: np.ndarray  # (n, V) int8 bits: 1 lessee defaulted, 2 lease not renewed
+    tranche_loss: np.ndarray  # (n, T)
     rounds_capped: int = 0  # paths whose second round hit its iteration bound
 
     @property
@@ -102,11 +106,29 @@ def simulate_block(
     n_defaults = np.empty(n, dtype=np.int64)
     class_loss = np.empty((n, len(portfolio.class_names)))
     institution_loss = np.empty((n, len(portfolio.institution_ids)))
+    n_vehicles = len(portfolio.vehicles.ids)
+    vehicle_loss = np.empty((n, n_vehicles))
+    guarantee_paid = np.empty((n, n_vehicles))
+    vehicle_event = np.empty((n, n_vehicles), dtype=np.int8)
+    tranche_loss = np.empty((n, portfolio.n_tranches))
     if kernel == "fast":
         losses, arguments = simulate_losses_fast, portfolio.fast_kernel_arguments()
     else:
         losses, arguments = simulate_losses_reference, portfolio.reference_kernel_arguments()
-    losses(rng, factors, scale, *arguments, system_loss, n_defaults, class_loss, institution_loss)
+    losses(
+        rng,
+        factors,
+        scale,
+        *arguments,
+        system_loss,
+        n_defaults,
+        class_loss,
+        institution_loss,
+        vehicle_loss,
+        guarantee_paid,
+        vehicle_event,
+        tranche_loss,
+    )
     second = second_round(portfolio.contagion, portfolio.institution_capital, institution_loss)
     return BlockResult(
         block=block,
@@ -121,6 +143,10 @@ def simulate_block(
         fire_sale_loss=second.fire_sale_loss,
         defaulted=second.defaulted,
         distressed=second.distressed,
+        vehicle_loss=vehicle_loss,
+        guarantee_paid=guarantee_paid,
+        vehicle_event=vehicle_event,
+        tranche_loss=tranche_loss,
         rounds_capped=second.rounds_capped,
     )
 
@@ -180,6 +206,10 @@ class Simulation:
     fire_sale_loss: np.ndarray
     defaulted: np.ndarray
     distressed: np.ndarray
+    vehicle_loss: np.ndarray
+    guarantee_paid: np.ndarray
+    vehicle_event: np.ndarray
+    tranche_loss: np.ndarray
 
 
 def simulate(

@@ -16,6 +16,8 @@ from __future__ import annotations
 import copy
 import dataclasses
 import hashlib
+import heapq
+import itertools
 import json
 import math
 import re
@@ -140,9 +142,63 @@ class Exposure(_Model):
     description: str = ""
     obligor: str | None = None
     pool: str | None = None
+    # A line to a fund or BDC: it loses what the institution loses beyond its capital.
+    institution: str | None = None
     class_: str = Field(alias="class")
     ead: Amount
-    lgd: LGD
+    lgd: LGD | None = None
+
+
+class NonRenewal(_Model):
+    """The lessee walks away at expiry: an event with its own threshold and loadings."""
+
+    probability: Probability
+    loadings: Loadings = {}
+
+
+class Recovery(_Model):
+    """Re-leasing or resale value of the asset after the lease ends, as a fraction of it:
+    clip(base + sensitivity × factor, 0, 1)."""
+
+    base: Fraction
+    factor: str | None = None
+    sensitivity: Amount = 0.0
+
+
+class Guarantee(_Model):
+    """A residual value guarantee: the sponsor pays the shortfall up to ``cap``."""
+
+    sponsor: str
+    cap: Amount
+
+
+class Tranche(_Model):
+    model_config = ConfigDict(populate_by_name=True)
+
+    description: str = ""
+    class_: str = Field(alias="class")
+    attach: Fraction
+    detach: Fraction
+
+
+class Vehicle(_Model):
+    """An SPV, lease vehicle or ABS issuer owning one leased asset, funded by tranches."""
+
+    description: str = ""
+    asset_value: Annotated[float, Field(gt=0.0)]
+    lessee: str
+    non_renewal: NonRenewal | None = None
+    recovery: Recovery
+    guarantee: Guarantee | None = None
+    tranches: dict[str, Tranche]
+
+
+class Dependency(_Model):
+    """A provider's revenue from one customer: the customer's default moves the provider's
+    default threshold up by ``sensitivity × revenue_share`` (latent-variable units)."""
+
+    revenue_share: Annotated[float, Field(gt=0.0, le=1.0)]
+    sensitivity: Amount
 
 
 class Institution(_Model):
@@ -201,6 +257,9 @@ class ScenarioModel(_Model):
     obligors: dict[str, Obligor] = {}
     pools: dict[str, Pool] = {}
     exposures: dict[str, Exposure] = {}
+    vehicles: dict[str, Vehicle] = {}
+    # provider obligor -> customer obligor -> revenue dependency
+    dependencies: dict[str, dict[str, Dependency]] = {}
     institutions: dict[str, Institution] = {}
     contagion: Contagion = Contagion()
 
@@ -590,14 +649,14 @@ def check_semantics(model: ScenarioModel) -> tuple[list[Problem], np.ndarray]:
     factors = list(model.factors)
     factor_set = set(factors)
 
-    for table in ("factors", "obligors", "pools", "exposures", "institutions"):
+    for table in ("factors", "obligors", "pools", "exposures", "vehicles", "institutions"):
         for key in getattr(model, table):
             if not ID_PATTERN.match(key):
                 add(problem(f"{table}.{key}", "ids use letters, digits, '_' and '-' only", key))
 
     if not factors:
         add(problem("factors", "at least one factor is required"))
-    if not model.exposures:
+    if not model.exposures and not model.vehicles:
         add(problem("exposures", "the scenario defines no exposures: nothing to simulate"))
 
     sim = model.simulation
@@ -620,40 +679,57 @@ def check_semantics(model: ScenarioModel) -> tuple[list[Problem], np.ndarray]:
     if model.stress is not None:
         _check_stress(model.stress, factors, factor_set, correlation if corr_ok else None, add)
 
-    for table in ("obligors", "pools"):
-        for key, item in getattr(model, table).items():
-            bad = [f for f in item.loadings if f not in factor_set]
-            for f in bad:
-                add(problem(f"{table}.{key}.loadings.{f}", "unknown factor", f))
-            if corr_ok and not bad and item.loadings:
-                a = np.array([item.loadings.get(f, 0.0) for f in factors])
-                variance = float(a @ correlation @ a)
-                if not variance < SYSTEMATIC_VARIANCE_LIMIT:
-                    add(
-                        problem(
-                            f"{table}.{key}.loadings",
-                            "systematic variance aᵀRa must be below 1 (no room left for the "
-                            "idiosyncratic part)",
-                            round(variance, 12),
-                        )
+    latent = [
+        (f"{table}.{key}", item)
+        for table in ("obligors", "pools")
+        for key, item in getattr(model, table).items()
+    ]
+    latent += [
+        (f"vehicles.{key}.non_renewal", v.non_renewal)
+        for key, v in model.vehicles.items()
+        if v.non_renewal is not None
+    ]
+    for where, item in latent:
+        bad = [f for f in item.loadings if f not in factor_set]
+        for f in bad:
+            add(problem(f"{where}.loadings.{f}", "unknown factor", f))
+        if corr_ok and not bad and item.loadings:
+            a = np.array([item.loadings.get(f, 0.0) for f in factors])
+            variance = float(a @ correlation @ a)
+            if not variance < SYSTEMATIC_VARIANCE_LIMIT:
+                add(
+                    problem(
+                        f"{where}.loadings",
+                        "systematic variance aᵀRa must be below 1 (no room left for the "
+                        "idiosyncratic part)",
+                        round(variance, 12),
                     )
+                )
 
     for key, exp in model.exposures.items():
         where = f"exposures.{key}"
-        if (exp.obligor is None) == (exp.pool is None):
-            add(problem(where, "needs exactly one of 'obligor' or 'pool'"))
+        targets = [t for t in (exp.obligor, exp.pool, exp.institution) if t is not None]
+        if len(targets) != 1:
+            add(problem(where, "needs exactly one of 'obligor', 'pool' or 'institution'"))
         if exp.obligor is not None and exp.obligor not in model.obligors:
             add(problem(f"{where}.obligor", "unknown obligor", exp.obligor))
         if exp.pool is not None and exp.pool not in model.pools:
             add(problem(f"{where}.pool", "unknown pool", exp.pool))
-        if not ID_PATTERN.match(exp.class_):
-            add(
-                problem(
-                    f"{where}.class",
-                    "class labels use letters, digits, '_' and '-' only",
-                    exp.class_,
+        if exp.institution is not None:
+            if exp.institution not in model.institutions:
+                add(problem(f"{where}.institution", "unknown institution", exp.institution))
+            if exp.lgd is not None:
+                add(
+                    problem(
+                        f"{where}.lgd",
+                        "an exposure on an institution loses its share of what the "
+                        "institution loses beyond its capital; an LGD does not apply",
+                        exp.lgd if isinstance(exp.lgd, float) else None,
+                    )
                 )
-            )
+        elif exp.lgd is None:
+            add(problem(f"{where}.lgd", "required key is missing"))
+        _check_class_label(f"{where}.class", exp.class_, add)
         if isinstance(exp.lgd, BetaLGD):
             m, s = exp.lgd.mean, exp.lgd.sd
             if not s * s < m * (1.0 - m):
@@ -668,26 +744,267 @@ def check_semantics(model: ScenarioModel) -> tuple[list[Problem], np.ndarray]:
         elif isinstance(exp.lgd, CollateralLGD) and exp.lgd.factor not in factor_set:
             add(problem(f"{where}.lgd.factor", "unknown factor", exp.lgd.factor))
 
+    _check_vehicles(model, factor_set, add)
+    _check_dependencies(model, add)
+    catalogue = exposure_catalogue(model)
     held: dict[str, list[tuple[str, float]]] = {}
     for key, inst in model.institutions.items():
         for exp_id, share in inst.holdings.items():
-            if exp_id not in model.exposures:
-                add(problem(f"institutions.{key}.holdings.{exp_id}", "unknown exposure", exp_id))
-            else:
+            if exp_id in catalogue:
                 held.setdefault(exp_id, []).append((key, share))
+                continue
+            where = f"institutions.{key}.holdings.{exp_id}"
+            vehicle, dot, tranche = exp_id.partition(TRANCHE_SEPARATOR)
+            if not dot:
+                add(problem(where, "unknown exposure", exp_id))
+            elif vehicle not in model.vehicles:
+                add(problem(where, "unknown vehicle in a 'VEHICLE.TRANCHE' holding", vehicle))
+            else:
+                names = ", ".join(model.vehicles[vehicle].tranches) or "none"
+                add(problem(where, f"unknown tranche of {vehicle} (tranches: {names})", tranche))
     for exp_id, holders in held.items():
         total = math.fsum(share for _, share in holders)
         if total > 1.0 + 1e-12:
             who = ", ".join(f"{k} {s:g}" for k, s in holders)
+            table = "exposures" if exp_id in model.exposures else "vehicles"
             add(
                 problem(
-                    f"exposures.{exp_id}",
+                    f"{table}.{exp_id}",
                     f"shares held add up to more than 1 ({who})",
                     round(total, 12),
                 )
             )
+    _check_lookthrough(model, add)
     _check_contagion(model, add)
     return problems, correlation
+
+
+def _check_class_label(where: str, label: str, add) -> None:
+    if not ID_PATTERN.match(label):
+        add(problem(where, "class labels use letters, digits, '_' and '-' only", label))
+
+
+def _check_vehicles(model: ScenarioModel, factor_set: set[str], add) -> None:
+    """Lessees, sponsors, recovery factors, and tranches that tile [0, 1] exactly."""
+    for key, vehicle in model.vehicles.items():
+        where = f"vehicles.{key}"
+        if vehicle.lessee not in model.obligors:
+            add(problem(f"{where}.lessee", "unknown obligor", vehicle.lessee))
+        guarantee = vehicle.guarantee
+        if guarantee is not None and guarantee.sponsor not in model.obligors:
+            add(problem(f"{where}.guarantee.sponsor", "unknown obligor", guarantee.sponsor))
+        recovery = vehicle.recovery
+        if recovery.factor is not None and recovery.factor not in factor_set:
+            add(problem(f"{where}.recovery.factor", "unknown factor", recovery.factor))
+        if recovery.factor is None and recovery.sensitivity != 0.0:
+            add(
+                problem(
+                    f"{where}.recovery.sensitivity",
+                    "needs a 'factor' for the recovered value to move with",
+                    recovery.sensitivity,
+                )
+            )
+        if not vehicle.tranches:
+            add(problem(f"{where}.tranches", "a vehicle needs at least one tranche"))
+            continue
+        for name, tranche in vehicle.tranches.items():
+            if not ID_PATTERN.match(name):
+                add(
+                    problem(
+                        f"{where}.tranches.{name}",
+                        "tranche names use letters, digits, '_' and '-' only",
+                        name,
+                    )
+                )
+            _check_class_label(f"{where}.tranches.{name}.class", tranche.class_, add)
+            if not tranche.attach < tranche.detach:
+                add(
+                    problem(
+                        f"{where}.tranches.{name}.detach",
+                        f"must be above attach ({tranche.attach})",
+                        tranche.detach,
+                    )
+                )
+        # The tranches must cover every loss from 0 to the whole asset exactly once.
+        ordered = sorted(vehicle.tranches.items(), key=lambda item: item[1].attach)
+        first_name, first = ordered[0]
+        if first.attach != 0.0:
+            add(
+                problem(
+                    f"{where}.tranches.{first_name}.attach",
+                    "the lowest tranche must attach at 0: losses below it would belong to "
+                    "no tranche (a gap)",
+                    first.attach,
+                )
+            )
+        for (low_name, low), (high_name, high) in itertools.pairwise(ordered):
+            if high.attach < low.detach:
+                add(
+                    problem(
+                        f"{where}.tranches.{high_name}.attach",
+                        f"overlaps tranche {low_name} ({low.attach} to {low.detach})",
+                        high.attach,
+                    )
+                )
+            elif high.attach > low.detach:
+                add(
+                    problem(
+                        f"{where}.tranches.{high_name}.attach",
+                        f"leaves a gap above tranche {low_name}, which detaches at {low.detach}",
+                        high.attach,
+                    )
+                )
+        last_name, last = max(ordered, key=lambda item: item[1].detach)
+        if last.detach != 1.0:
+            add(
+                problem(
+                    f"{where}.tranches.{last_name}.detach",
+                    "the highest tranche must detach at 1: losses above it would belong to "
+                    "no tranche (a gap)",
+                    last.detach,
+                )
+            )
+
+
+def _check_dependencies(model: ScenarioModel, add) -> None:
+    """Known obligors, revenue shares that add up to at most 1, and no cycles."""
+    for provider, customers in model.dependencies.items():
+        where = f"dependencies.{provider}"
+        if provider not in model.obligors:
+            add(problem(where, "unknown obligor (the provider)", provider))
+        for customer in customers:
+            if customer == provider:
+                add(problem(f"{where}.{customer}", "an obligor cannot depend on itself", customer))
+            elif customer not in model.obligors:
+                add(problem(f"{where}.{customer}", "unknown obligor (the customer)", customer))
+        total = math.fsum(d.revenue_share for d in customers.values())
+        if total > 1.0 + 1e-12:
+            add(
+                problem(
+                    where,
+                    "revenue shares from customers add up to more than 1",
+                    round(total, 12),
+                )
+            )
+    edges = {
+        provider: [c for c in customers if c != provider and c in model.obligors]
+        for provider, customers in model.dependencies.items()
+    }
+    cycle = find_cycle(edges)
+    if cycle:
+        add(
+            problem(
+                f"dependencies.{cycle[0]}",
+                "revenue dependencies form a cycle, so there is no order to resolve them in: "
+                + " → ".join(cycle),
+            )
+        )
+
+
+def _check_lookthrough(model: ScenarioModel, add) -> None:
+    """Lines to institutions: one-way and acyclic, and not also a contagion claim."""
+    on_institution = {
+        key: exp.institution
+        for key, exp in model.exposures.items()
+        if exp.institution in model.institutions
+    }
+    edges: dict[str, list[str]] = {}
+    for holder, inst in model.institutions.items():
+        for exp_id in inst.holdings:
+            borrower = on_institution.get(exp_id)
+            if borrower is None:
+                continue
+            edges.setdefault(holder, []).append(borrower)
+            if borrower in inst.claims and model.contagion.model != "none":
+                add(
+                    problem(
+                        f"institutions.{holder}.claims.{borrower}",
+                        f"{holder} also holds exposure {exp_id} on {borrower}, which passes "
+                        f"{borrower}'s losses beyond its capital on already; model the "
+                        "lending once",
+                        inst.claims[borrower],
+                    )
+                )
+    cycle = find_cycle(edges)
+    if cycle:
+        add(
+            problem(
+                f"institutions.{cycle[0]}.holdings",
+                "exposures on institutions form a cycle (each holds a line to the next), so "
+                "losses beyond capital have no order to pass on in: " + " → ".join(cycle),
+            )
+        )
+
+
+def find_cycle(edges: Mapping[str, Sequence[str]]) -> list[str]:
+    """A cycle ``[a, b, ..., a]`` in a directed graph, or ``[]``; deterministic."""
+    state: dict[str, int] = {}  # 1 on the current path, 2 done
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str]:
+        state[node] = 1
+        stack.append(node)
+        for nxt in edges.get(node, ()):
+            if state.get(nxt) == 1:
+                return [*stack[stack.index(nxt) :], nxt]
+            if nxt not in state:
+                found = visit(nxt)
+                if found:
+                    return found
+        stack.pop()
+        state[node] = 2
+        return []
+
+    for node in edges:
+        if node not in state:
+            found = visit(node)
+            if found:
+                return found
+    return []
+
+
+def topological_order(nodes: Sequence[str], before: Mapping[str, Sequence[str]]) -> list[str]:
+    """``nodes`` ordered so that every node comes after the nodes ``before[node]`` lists;
+    ties keep the given order. The graph must be acyclic (validation checks it)."""
+    position = {node: i for i, node in enumerate(nodes)}
+    waiting = {node: 0 for node in nodes}
+    after: dict[str, list[str]] = {node: [] for node in nodes}
+    for node in nodes:
+        for first in before.get(node, ()):
+            if first in position and first != node:
+                waiting[node] += 1
+                after[first].append(node)
+    ready = [position[n] for n in nodes if waiting[n] == 0]
+    heapq.heapify(ready)
+    order: list[str] = []
+    while ready:
+        node = nodes[heapq.heappop(ready)]
+        order.append(node)
+        for nxt in after[node]:
+            waiting[nxt] -= 1
+            if waiting[nxt] == 0:
+                heapq.heappush(ready, position[nxt])
+    return order
+
+
+TRANCHE_SEPARATOR = "."
+
+
+def tranche_notional(vehicle: Vehicle, tranche: Tranche) -> float:
+    return (tranche.detach - tranche.attach) * vehicle.asset_value
+
+
+def exposure_catalogue(model: ScenarioModel) -> dict[str, tuple[float, str]]:
+    """Everything an institution can hold, with its EAD and class: the exposures, then each
+    vehicle's tranches as ``VEHICLE.TRANCHE`` (EAD = tranche width × asset value)."""
+    catalogue = {key: (exp.ead, exp.class_) for key, exp in model.exposures.items()}
+    for key, vehicle in model.vehicles.items():
+        for name, tranche in vehicle.tranches.items():
+            catalogue[f"{key}{TRANCHE_SEPARATOR}{name}"] = (
+                tranche_notional(vehicle, tranche),
+                tranche.class_,
+            )
+    return catalogue
 
 
 def balance_sheet_gap(model: ScenarioModel, key: str) -> tuple[float, float]:
@@ -697,8 +1014,9 @@ def balance_sheet_gap(model: ScenarioModel, key: str) -> tuple[float, float]:
     owed, so the external liabilities that balance it are the rest.
     """
     inst = model.institutions[key]
+    catalogue = exposure_catalogue(model)
     held = math.fsum(
-        share * model.exposures[e].ead for e, share in inst.holdings.items() if e in model.exposures
+        share * catalogue[e][0] for e, share in inst.holdings.items() if e in catalogue
     )
     claims_held = math.fsum(inst.claims.values())
     claims_owed = math.fsum(
@@ -755,7 +1073,7 @@ def _check_contagion(model: ScenarioModel, add) -> None:
                 )
     sales = contagion.fire_sales
     if sales is not None:
-        classes = {e.class_ for e in model.exposures.values()}
+        classes = {label for _, label in exposure_catalogue(model).values()}
         for name in sales.classes:
             if name not in classes:
                 add(problem(f"contagion.fire_sales.classes.{name}", "unknown exposure class", name))

@@ -92,7 +92,7 @@ CASES = {
     ),
     "both obligor and pool": (
         _set("exposures.ai_lab_a_line.pool", "bank_other"),
-        "exposures.ai_lab_a_line: needs exactly one of 'obligor' or 'pool'",
+        "exposures.ai_lab_a_line: needs exactly one of 'obligor', 'pool' or 'institution'",
     ),
     "neither obligor nor pool": (
         _delete("exposures.ai_lab_a_line.obligor"),

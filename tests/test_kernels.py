@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kernels import draw_factors, simulate_losses_reference
+from kernels import draw_factors, simulate_losses_fast, simulate_losses_reference
 from stress.compile import compile_scenario
 from stress.engine import Block, block_generator, simulate_block
 from stress.scenario import validate_data
 
-from builders import small_scenario
-from twins import draw_factors_twin, simulate_losses_twin
+from builders import MECHANICS, small_scenario
+from twins import draw_factors_twin, simulate_losses_fast_twin, simulate_losses_twin
 
 # Thirty identical names (one group) and ten with a high PD (the fast kernel's dense branch).
 GROUPED = {
@@ -41,6 +41,8 @@ VARIANTS = {
     "gaussian": {},
     "t": {"simulation": {"copula": "t", "dof": 4.0}},
     "shift": {"stress": {"mode": "shift", "shocks": {"ai_demand": -2.0}}},
+    "mechanics": MECHANICS,
+    "mechanics-t": {**MECHANICS, "simulation": {"copula": "t", "dof": 5.0}},
     "condition-t": {
         "simulation": {"copula": "t", "dof": 6.0},
         "stress": {"mode": "condition", "shocks": {"ai_demand": -1.5, "credit_spread": 1.0}},
@@ -72,36 +74,45 @@ def test_draw_factors_matches_twin(portfolio):
     np.testing.assert_array_equal(scale, twin_scale)
 
 
-@pytest.mark.parametrize("kernel", ["reference", "fast"])
+KERNELS = {
+    "reference": (simulate_losses_reference, simulate_losses_twin, "reference_kernel_arguments"),
+    "fast": (simulate_losses_fast, simulate_losses_fast_twin, "fast_kernel_arguments"),
+}
+
+
+@pytest.mark.parametrize("kernel", sorted(KERNELS))
 def test_losses_match_twin(portfolio, kernel):
+    losses, twin, arguments = KERNELS[kernel]
     n = 400
     rng = block_generator(9, 0)
     factors, scale = draw_factors_twin(
         rng, portfolio.factor_mean, portfolio.factor_loading, portfolio.dof, n
     )
     state = rng.bit_generator.state
-    system = np.empty(n)
-    n_defaults = np.empty(n, dtype=np.int64)
-    classes = np.empty((n, len(portfolio.class_names)))
-    institutions = np.empty((n, len(portfolio.institution_ids)))
-    simulate_losses_reference(
-        rng,
-        factors,
-        scale,
-        *portfolio.reference_kernel_arguments(),
-        system,
-        n_defaults,
-        classes,
-        institutions,
+    n_vehicles = len(portfolio.vehicles.ids)
+    out = (
+        np.empty(n),
+        np.empty(n, dtype=np.int64),
+        np.empty((n, len(portfolio.class_names))),
+        np.empty((n, len(portfolio.institution_ids))),
+        np.empty((n, n_vehicles)),
+        np.empty((n, n_vehicles)),
+        np.empty((n, n_vehicles), dtype=np.int8),
+        np.empty((n, portfolio.n_tranches)),
     )
+    losses(rng, factors, scale, *getattr(portfolio, arguments)(), *out)
     twin_rng = block_generator(9, 0)
     twin_rng.bit_generator.state = state
-    expected = simulate_losses_twin(twin_rng, factors, scale, portfolio)
-    np.testing.assert_allclose(system, expected[0], rtol=1e-12)
-    np.testing.assert_array_equal(n_defaults, expected[1])
-    np.testing.assert_allclose(classes, expected[2], rtol=1e-12)
-    np.testing.assert_allclose(institutions, expected[3], rtol=1e-12)
-    assert n_defaults.sum() > 0, "the test portfolio should see defaults"
+    system, n_defaults, classes, institutions, vehicles = twin(twin_rng, factors, scale, portfolio)
+    np.testing.assert_allclose(out[0], system, rtol=1e-12)
+    np.testing.assert_array_equal(out[1], n_defaults)
+    np.testing.assert_allclose(out[2], classes, rtol=1e-12, atol=1e-3)
+    np.testing.assert_allclose(out[3], institutions, rtol=1e-12, atol=1e-3)
+    for got, expected in zip(out[4:], vehicles, strict=True):
+        np.testing.assert_allclose(got, expected, rtol=1e-12)
+    assert out[1].sum() > 0, "the test portfolio should see defaults"
+    # The twin shares the random stream only if it consumed exactly what the kernel did.
+    assert rng.random() == twin_rng.random()
 
 
 def test_block_is_a_pure_function_of_seed_and_index(portfolio):
