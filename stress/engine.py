@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from kernels import draw_factors, simulate_losses_fast, simulate_losses_reference
+from kernels.mechanics import EVENT_LESSEE_DEFAULT, EVENT_NON_RENEWAL
 from stress.compile import Portfolio
 from stress.contagion import second_round
 from stress.exceptions import OptionError
@@ -62,6 +63,14 @@ class BlockResult:
     @property
     def total_loss(self) -> np.ndarray:
         return self.institution_loss + self.contagion_loss + self.fire_sale_loss
+
+    @property
+    def lessee_defaulted(self) -> np.ndarray:
+        return (self.vehicle_event & EVENT_LESSEE_DEFAULT) != 0
+
+    @property
+    def non_renewed(self) -> np.ndarray:
+        return (self.vehicle_event & EVENT_NON_RENEWAL) != 0
 
     @property
     def paths(self) -> np.ndarray:

@@ -62,6 +62,19 @@ CLASSES_SCHEMA = pa.schema(
     ]
 )
 
+VEHICLES_SCHEMA = pa.schema(
+    [
+        pa.field("path", pa.int64(), nullable=False),
+        pa.field("vehicle", pa.string(), nullable=False),
+        pa.field("tranche", pa.string(), nullable=False),
+        pa.field("lessee_defaulted", pa.bool_(), nullable=False),
+        pa.field("non_renewed", pa.bool_(), nullable=False),
+        pa.field("guarantee_paid", pa.float64(), nullable=False),
+        pa.field("asset_loss", pa.float64(), nullable=False),
+        pa.field("tranche_loss", pa.float64(), nullable=False),
+    ]
+)
+
 SUMMARY_SCHEMA = pa.schema(
     [
         pa.field("scope", pa.string(), nullable=False),
@@ -201,6 +214,31 @@ def classes_table(result: BlockResult, class_names: Sequence[str], schema: pa.Sc
         _numeric(result.paths.repeat(n_classes), pa.int64()),
         _repeat_strings(class_names, which),
         _numeric(result.class_loss.reshape(-1), pa.float64()),
+    ]
+    return pa.Table.from_arrays(columns, schema=schema)
+
+
+def vehicles_table(
+    result: BlockResult,
+    vehicle_ids: Sequence[str],
+    tranche_indptr: np.ndarray,
+    tranche_ids: Sequence[str],
+    schema: pa.Schema,
+) -> pa.Table:
+    """Long format, path-major: one row per (path, tranche), tranches in scenario order, with
+    the vehicle's own columns (events, guarantee, asset loss) repeated on its tranche rows."""
+    n, n_tranches = result.tranche_loss.shape
+    owner = np.repeat(np.arange(len(vehicle_ids), dtype=np.int32), np.diff(tranche_indptr))
+    names = [t.partition(".")[2] for t in tranche_ids]
+    columns = [
+        _numeric(result.paths.repeat(n_tranches), pa.int64()),
+        _repeat_strings(vehicle_ids, np.tile(owner, n)),
+        _repeat_strings(names, np.tile(np.arange(n_tranches, dtype=np.int32), n)),
+        _booleans(result.lessee_defaulted[:, owner].reshape(-1)),
+        _booleans(result.non_renewed[:, owner].reshape(-1)),
+        _numeric(result.guarantee_paid[:, owner].reshape(-1), pa.float64()),
+        _numeric(result.vehicle_loss[:, owner].reshape(-1), pa.float64()),
+        _numeric(result.tranche_loss.reshape(-1), pa.float64()),
     ]
     return pa.Table.from_arrays(columns, schema=schema)
 

@@ -326,19 +326,14 @@ class InstitutionStats:
         n = self.count
         rows = []
         for component in self.COMPONENTS:
-            mean = self.sums[component] / n
-            variance = np.maximum(self.squares[component] / n - mean**2, 0.0) * n / max(n - 1, 1)
-            for name, m, v in zip(self.names, mean, variance, strict=True):
-                rows.append(
-                    {
-                        "scope": "institution",
-                        "name": name,
-                        "metric": f"el_{component}",
-                        "level": None,
-                        "value": float(m),
-                        "std_error": math.sqrt(v / n),
-                    }
-                )
+            rows += mean_rows(
+                "institution",
+                self.names,
+                self.sums[component],
+                self.squares[component],
+                n,
+                f"el_{component}",
+            )
         rows += probability_rows("institution", self.names, self.defaults, n, "p_default")
         rows += probability_rows("institution", self.names, self.distress, n, "p_distress")
         number = np.arange(len(self.names) + 1)
@@ -359,6 +354,70 @@ class InstitutionStats:
             "institutions", [str(k) for k in number[1:]], at_least[1:], n, "p_defaults_at_least"
         )
         return rows
+
+
+def mean_rows(scope: str, names: Sequence[str], sums, squares, n: int, metric: str) -> list[dict]:
+    """Rows for means estimated from per-path sums and sums of squares (standard errors of
+    the mean)."""
+    mean = np.asarray(sums, dtype=np.float64) / n
+    variance = np.maximum(np.asarray(squares) / n - mean**2, 0.0) * n / max(n - 1, 1)
+    return [
+        {
+            "scope": scope,
+            "name": name,
+            "metric": metric,
+            "level": None,
+            "value": float(m),
+            "std_error": math.sqrt(v / n),
+        }
+        for name, m, v in zip(names, mean, variance, strict=True)
+    ]
+
+
+class MechanicsStats:
+    """How losses travel through the financing mechanics, merged block by block.
+
+    Per vehicle: the probabilities that the lessee defaults, that the lease is not renewed,
+    and that the asset is hit (either), and the expected guarantee paid. Per institution that
+    borrows through lines (a fund, a BDC): the expected loss it passes on to its lenders,
+    min(first-round loss − capital, Σ EAD of the lines)⁺.
+    """
+
+    def __init__(self, vehicle_ids: Sequence[str], borrowers: Sequence[str]):
+        self.vehicle_ids = list(vehicle_ids)
+        self.borrowers = list(borrowers)
+        self.count = 0
+        width = len(self.vehicle_ids)
+        self.lessee = np.zeros(width, dtype=np.int64)
+        self.non_renewal = np.zeros(width, dtype=np.int64)
+        self.hit = np.zeros(width, dtype=np.int64)
+        self.paid = np.zeros((2, width))
+        self.passed = np.zeros((2, len(self.borrowers)))
+
+    def add(
+        self,
+        lessee_defaulted: np.ndarray,
+        non_renewed: np.ndarray,
+        paid: np.ndarray,
+        passed_on: np.ndarray,
+    ) -> None:
+        """One block: (n, V) event flags and guarantee payments, (n, F) losses passed on."""
+        self.count += paid.shape[0]
+        self.lessee += lessee_defaulted.sum(axis=0)
+        self.non_renewal += non_renewed.sum(axis=0)
+        self.hit += (lessee_defaulted | non_renewed).sum(axis=0)
+        self.paid += [paid.sum(axis=0), (paid * paid).sum(axis=0)]
+        self.passed += [passed_on.sum(axis=0), (passed_on * passed_on).sum(axis=0)]
+
+    def rows(self) -> list[dict]:
+        n, names = self.count, self.vehicle_ids
+        return (
+            probability_rows("vehicle", names, self.lessee, n, "p_lessee_default")
+            + probability_rows("vehicle", names, self.non_renewal, n, "p_non_renewal")
+            + probability_rows("vehicle", names, self.hit, n, "p_asset_hit")
+            + mean_rows("vehicle", names, *self.paid, n, "el_guarantee_paid")
+            + mean_rows("institution", self.borrowers, *self.passed, n, "el_passed_on")
+        )
 
 
 def amplification_rows(rows: Sequence[dict], level: float) -> list[dict]:

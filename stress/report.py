@@ -24,6 +24,8 @@ SCOPE_TITLES = {
     "institution": "Institutions",
     "type": "Institution types",
     "class": "Exposure classes",
+    "vehicle": "Vehicles: asset loss after the guarantee",
+    "tranche": "Tranches",
 }
 
 
@@ -154,6 +156,41 @@ def second_round_table(summary: RunSummary) -> tuple[list[str], list[list[str]]]
     return header, body
 
 
+def vehicle_table(summary: RunSummary) -> tuple[list[str], list[list[str]]]:
+    """How each vehicle's asset is hit: lessee default, non-renewal, and the guarantee."""
+    header = ["vehicle", "P(lessee default)", "P(non-renewal)", "P(asset hit)"]
+    header += ["mean guarantee paid", "EL after guarantee"]
+    body = []
+    for name in summary.names("vehicle"):
+        line = [name]
+        for metric in ("p_lessee_default", "p_non_renewal", "p_asset_hit"):
+            line.append(_cell(summary.get("vehicle", name, metric), probability=True))
+        line.append(_cell(summary.get("vehicle", name, "el_guarantee_paid")))
+        line.append(_cell(summary.get("vehicle", name, "el")))
+        body.append(line)
+    return header, body
+
+
+def lines_table(summary: RunSummary) -> tuple[list[str], list[list[str]]]:
+    """Funds and BDCs that borrow through lines: what they pass on to their lenders."""
+    header = ["institution", "first-round EL", "capital", "P(default)", "mean passed to lenders"]
+    body = []
+    for name in summary.names("institution"):
+        passed = summary.get("institution", name, "el_passed_on")
+        if passed is None:
+            continue
+        body.append(
+            [
+                name,
+                _cell(summary.get("institution", name, "el_first_round")),
+                _cell(summary.get("institution", name, "capital")),
+                _cell(summary.get("institution", name, "p_default"), probability=True),
+                _cell(passed),
+            ]
+        )
+    return header, body
+
+
 def system_lines(summary: RunSummary) -> list[str]:
     """Amplification and the number of defaulting institutions, as sentences."""
     amplification = summary.get("institutions", "all", "amplification")
@@ -183,6 +220,12 @@ def _tables(summary: RunSummary) -> list[tuple[str, list[str], list[list[str]]]]
         header, body = scope_table(summary, scope)
         if body:
             tables.append((title, header, body))
+    header, body = vehicle_table(summary)
+    if body:
+        tables.append(("Vehicles: lessee default, non-renewal and guarantees", header, body))
+    header, body = lines_table(summary)
+    if body:
+        tables.append(("Lines to funds: losses beyond capital passed to lenders", header, body))
     header, body = second_round_table(summary)
     if body:
         tables.append(("Second round: first-round against total loss", header, body))

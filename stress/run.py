@@ -29,7 +29,13 @@ from stress import io as sio
 from stress.compile import Portfolio, compile_scenario
 from stress.engine import check_kernel, default_threads, iter_blocks, plan_blocks
 from stress.exceptions import OptionError, OutputError
-from stress.metrics import Column, InstitutionStats, LossAccumulator, amplification_rows
+from stress.metrics import (
+    Column,
+    InstitutionStats,
+    LossAccumulator,
+    MechanicsStats,
+    amplification_rows,
+)
 from stress.scenario import Scenario, load_scenario, shipped_scenarios
 from stress.tomlwrite import dumps
 
@@ -40,6 +46,7 @@ RUN_ENTRIES = (
     "paths",
     "institutions",
     "classes",
+    "vehicles",
 )
 ESTIMATOR = "mc"
 
@@ -136,20 +143,59 @@ def loss_columns(portfolio: Portfolio) -> list[Column]:
         + [Column("institution", i) for i in portfolio.institution_ids]
         + [Column("type", t) for t in portfolio.type_names]
         + [Column("class", c) for c in portfolio.class_names]
+        + [Column("vehicle", v) for v in portfolio.vehicles.ids]
+        + [Column("tranche", t) for t in portfolio.vehicles.tranche_ids]
     )
 
 
-def loss_matrix(portfolio: Portfolio, system, first_round, total, classes) -> np.ndarray:
+def loss_matrix(
+    portfolio: Portfolio, system, first_round, total, classes, vehicles, tranches
+) -> np.ndarray:
     """(n, S) losses in :func:`loss_columns` order; institution types are summed here.
 
-    Institutions and types carry their total loss (first round plus second round).
+    Institutions and types carry their total loss (first round plus second round); vehicles
+    their asset loss after the guarantee.
     """
     by_type = np.zeros((total.shape[0], len(portfolio.type_names)))
     for i, t in enumerate(portfolio.institution_type):
         by_type[:, t] += total[:, i]
     return np.column_stack(
-        [system, first_round.sum(axis=1), total.sum(axis=1), total, by_type, classes]
+        [
+            system,
+            first_round.sum(axis=1),
+            total.sum(axis=1),
+            total,
+            by_type,
+            classes,
+            vehicles,
+            tranches,
+        ]
     )
+
+
+def capital_rows(portfolio: Portfolio) -> list[dict[str, Any]]:
+    """Each institution's capital, the yardstick of its losses, as summary rows."""
+    return [
+        {
+            "scope": "institution",
+            "name": name,
+            "metric": "capital",
+            "level": None,
+            "value": float(capital),
+            "std_error": None,
+        }
+        for name, capital in zip(
+            portfolio.institution_ids, portfolio.institution_capital, strict=True
+        )
+    ]
+
+
+def passed_on(portfolio: Portfolio, first_round: np.ndarray) -> np.ndarray:
+    """(n, F) loss each borrowing institution passes to its lenders: its first-round loss
+    beyond capital, up to the lines' EAD (what the kernels book on the lines)."""
+    lines = portfolio.lookthrough
+    excess = first_round[:, lines.institution] - lines.capital
+    return np.minimum(np.maximum(excess, 0.0), lines.debt)
 
 
 def loss_maxima(portfolio: Portfolio) -> np.ndarray:
@@ -172,7 +218,14 @@ def loss_maxima(portfolio: Portfolio) -> np.ndarray:
         portfolio.exposure_class, weights=ead, minlength=len(portfolio.class_names)
     )
     return np.concatenate(
-        [[ead.sum(), institution.sum(), institution.sum()], institution, by_type, by_class]
+        [
+            [ead.sum(), institution.sum(), institution.sum()],
+            institution,
+            by_type,
+            by_class,
+            portfolio.vehicles.asset_value,
+            portfolio.vehicles.tranche_width,
+        ]
     )
 
 
@@ -181,6 +234,10 @@ def read_block_losses(out_dir: Path, portfolio: Portfolio, name: str) -> np.ndar
     system = sio.read_column(out_dir / "paths" / name, "system_loss")
     shape = (system.shape[0], len(portfolio.institution_ids))
     institutions = out_dir / "institutions" / name
+    vehicles = out_dir / "vehicles" / name
+    n_tranches = (system.shape[0], portfolio.n_tranches)
+    # Each vehicle's asset loss is repeated on its tranche rows: take its first.
+    first_tranche = portfolio.vehicles.tranche_indptr[:-1]
     return loss_matrix(
         portfolio,
         system,
@@ -189,6 +246,8 @@ def read_block_losses(out_dir: Path, portfolio: Portfolio, name: str) -> np.ndar
         sio.read_column(out_dir / "classes" / name, "loss").reshape(
             system.shape[0], len(portfolio.class_names)
         ),
+        sio.read_column(vehicles, "asset_loss").reshape(n_tranches)[:, first_tranche],
+        sio.read_column(vehicles, "tranche_loss").reshape(n_tranches),
     )
 
 
@@ -328,11 +387,14 @@ def run_scenario(
     paths_dir = out_dir / "paths"
     institutions_dir = out_dir / "institutions"
     classes_dir = out_dir / "classes"
-    for folder in (paths_dir, institutions_dir, classes_dir):
+    vehicles_dir = out_dir / "vehicles"
+    for folder in (paths_dir, institutions_dir, classes_dir, vehicles_dir):
         folder.mkdir()
     paths_schema = sio.with_provenance(sio.paths_schema(portfolio.factor_names), provenance)
     institutions_schema = sio.with_provenance(sio.INSTITUTIONS_SCHEMA, provenance)
     classes_schema = sio.with_provenance(sio.CLASSES_SCHEMA, provenance)
+    vehicles_schema = sio.with_provenance(sio.VEHICLES_SCHEMA, provenance)
+    vehicles = portfolio.vehicles
     institution_types = [portfolio.type_names[t] for t in portfolio.institution_type]
 
     accumulator = LossAccumulator(
@@ -342,6 +404,9 @@ def run_scenario(
         loss_maxima(portfolio),
     )
     institution_stats = InstitutionStats(portfolio.institution_ids)
+    mechanics_stats = MechanicsStats(
+        vehicles.ids, [portfolio.institution_ids[i] for i in portfolio.lookthrough.institution]
+    )
     done = 0
     simulate_started = time.perf_counter()
     try:
@@ -362,6 +427,16 @@ def run_scenario(
                 sio.classes_table(result, portfolio.class_names, classes_schema),
                 classes_dir / name,
             )
+            sio.write_parquet(
+                sio.vehicles_table(
+                    result,
+                    vehicles.ids,
+                    vehicles.tranche_indptr,
+                    vehicles.tranche_ids,
+                    vehicles_schema,
+                ),
+                vehicles_dir / name,
+            )
             accumulator.add(
                 loss_matrix(
                     portfolio,
@@ -369,7 +444,15 @@ def run_scenario(
                     result.institution_loss,
                     result.total_loss,
                     result.class_loss,
+                    result.vehicle_loss,
+                    result.tranche_loss,
                 )
+            )
+            mechanics_stats.add(
+                result.lessee_defaulted,
+                result.non_renewed,
+                result.guarantee_paid,
+                passed_on(portfolio, result.institution_loss),
             )
             institution_stats.add(
                 {
@@ -396,6 +479,7 @@ def run_scenario(
         levels = loaded.model.simulation.levels
         tail_level = 0.99 if 0.99 in levels else max(levels)
         rows += amplification_rows(rows, tail_level) + institution_stats.rows()
+        rows += mechanics_stats.rows() + capital_rows(portfolio)
         summary = sio.summary_table(rows, sio.with_provenance(sio.SUMMARY_SCHEMA, provenance))
         sio.write_parquet(summary, out_dir / "summary.parquet")
     except BaseException as err:
@@ -426,6 +510,7 @@ def run_scenario(
                 "parts": len(blocks),
                 "rows": options.paths * len(portfolio.class_names),
             },
+            "vehicles": {"parts": len(blocks), "rows": options.paths * portfolio.n_tranches},
             "summary.parquet": {"rows": summary.num_rows},
         },
     )

@@ -18,7 +18,7 @@ from stress.metrics import tail_rank
 from stress.run import run_scenario
 from stress.scenario import load_scenario
 
-from builders import small_scenario, write_scenario
+from builders import MECHANICS, small_scenario, write_scenario
 
 runner = CliRunner()
 
@@ -47,6 +47,7 @@ def test_layout_and_manifest(finished):
         "paths",
         "scenario.toml",
         "summary.parquet",
+        "vehicles",
     ]
     assert sorted(p.name for p in (out / "paths").iterdir()) == [
         f"part-{b:06d}.parquet" for b in range(4)
@@ -125,11 +126,12 @@ def test_summary_agrees_with_the_path_data(finished):
 
 @pytest.mark.parametrize("kernel", ["fast", "reference"])
 def test_one_thread_equals_two_bit_for_bit(tmp_path: Path, kernel):
-    path = write_scenario(tmp_path, small_scenario(simulation={"copula": "t", "dof": 5.0}))
+    book = small_scenario(**MECHANICS, simulation={"copula": "t", "dof": 5.0})
+    path = write_scenario(tmp_path, book)
     one = _run(path, tmp_path / "one", threads=1, paths=5_500, kernel=kernel).out
     two = _run(path, tmp_path / "two", threads=2, paths=5_500, kernel=kernel).out
     files = sorted(p.relative_to(one) for p in one.rglob("*") if p.is_file())
-    assert len(files) == 3 * 6 + 3
+    assert len(files) == 4 * 6 + 3  # paths, institutions, classes, vehicles
     for relative in files:
         if relative.suffix == ".parquet":
             assert (one / relative).read_bytes() == (two / relative).read_bytes(), relative
@@ -223,6 +225,7 @@ def test_report_formats(finished, fmt):
             "p_defaults_at_least",
             "amplification",
             "amplification_tail",
+            "capital",
         }
     else:
         for name in ("bank_a", "fund_a", "insurer_a", "gpu_backed_loan", "private_credit_fund"):
