@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from stress.cli import app
 
-from builders import small_scenario, write_scenario
+from builders import MECHANICS, small_scenario, write_scenario
 
 runner = CliRunner()
 
@@ -223,16 +223,181 @@ CASES = {
 }
 
 
+def _add(path: str, key: str, value):
+    """Add ``key = value`` to the table at dotted ``path`` (keys may hold dots)."""
+
+    def change(data):
+        table = data
+        for part in path.split("."):
+            table = table[part]
+        table[key] = value
+
+    return change
+
+
+DC_TRANCHES = "vehicles.dc_spv.tranches"
+# Rules of the financing mechanics, on the small book with MECHANICS (tests/builders.py).
+MECHANICS_CASES = {
+    "tranches overlap": (
+        _set(f"{DC_TRANCHES}.senior.attach", 0.08),
+        f"{DC_TRANCHES}.senior.attach: overlaps tranche equity (0.0 to 0.1) (got 0.08)",
+    ),
+    "tranches leave a gap": (
+        _set(f"{DC_TRANCHES}.senior.attach", 0.12),
+        f"{DC_TRANCHES}.senior.attach: leaves a gap above tranche equity, which detaches at 0.1",
+    ),
+    "top tranche below 1": (
+        _set(f"{DC_TRANCHES}.senior.detach", 0.9),
+        f"{DC_TRANCHES}.senior.detach: the highest tranche must detach at 1",
+    ),
+    "bottom tranche above 0": (
+        _set(f"{DC_TRANCHES}.equity.attach", 0.02),
+        f"{DC_TRANCHES}.equity.attach: the lowest tranche must attach at 0",
+    ),
+    "tranche detaches below its attachment": (
+        _set("vehicles.gpu_spv.tranches.a.detach", 0.0),
+        "vehicles.gpu_spv.tranches.a.detach: must be above attach (0.0) (got 0.0)",
+    ),
+    "no tranches": (_set("vehicles.gpu_spv.tranches", {}), "vehicles.gpu_spv.tranches: a vehicle"),
+    "tranche without class": (
+        _delete(f"{DC_TRANCHES}.equity.class"),
+        f"{DC_TRANCHES}.equity.class: required key is missing",
+    ),
+    "unknown vehicle in holdings": (
+        _add("institutions.insurer_a.holdings", "nope.senior", 0.5),
+        "institutions.insurer_a.holdings.nope.senior: unknown vehicle in a 'VEHICLE.TRANCHE' "
+        "holding (got 'nope')",
+    ),
+    "unknown tranche in holdings": (
+        _add("institutions.insurer_a.holdings", "dc_spv.mezzanine", 0.5),
+        "institutions.insurer_a.holdings.dc_spv.mezzanine: unknown tranche of dc_spv "
+        "(tranches: equity, senior) (got 'mezzanine')",
+    ),
+    "tranche shares above 1": (
+        _add("institutions.bank_a.holdings", "dc_spv.senior", 0.6),
+        "vehicles.dc_spv.senior: shares held add up to more than 1 (bank_a 0.6, insurer_a 0.5)",
+    ),
+    "unknown lessee": (
+        _set("vehicles.dc_spv.lessee", "nobody"),
+        "vehicles.dc_spv.lessee: unknown obligor (got 'nobody')",
+    ),
+    "unknown sponsor": (
+        _set("vehicles.dc_spv.guarantee.sponsor", "nobody"),
+        "vehicles.dc_spv.guarantee.sponsor: unknown obligor (got 'nobody')",
+    ),
+    "negative guarantee cap": (
+        _set("vehicles.dc_spv.guarantee.cap", -1.0),
+        "vehicles.dc_spv.guarantee.cap: input should be greater than or equal to 0",
+    ),
+    "asset value zero": (
+        _set("vehicles.dc_spv.asset_value", 0.0),
+        "vehicles.dc_spv.asset_value: input should be greater than 0",
+    ),
+    "recovery above one": (
+        _set("vehicles.gpu_spv.recovery.base", 1.2),
+        "vehicles.gpu_spv.recovery.base: input should be less than or equal to 1",
+    ),
+    "recovery unknown factor": (
+        _set("vehicles.gpu_spv.recovery.factor", "gpu_rent"),
+        "vehicles.gpu_spv.recovery.factor: unknown factor (got 'gpu_rent')",
+    ),
+    "recovery sensitivity without a factor": (
+        _set("vehicles.gpu_spv.recovery", {"base": 0.3, "sensitivity": 0.1}),
+        "vehicles.gpu_spv.recovery.sensitivity: needs a 'factor'",
+    ),
+    "non-renewal probability one": (
+        _set("vehicles.dc_spv.non_renewal.probability", 1.0),
+        "vehicles.dc_spv.non_renewal.probability: input should be less than 1",
+    ),
+    "non-renewal unknown factor": (
+        _set("vehicles.dc_spv.non_renewal.loadings", {"gpu_rent": 0.3}),
+        "vehicles.dc_spv.non_renewal.loadings.gpu_rent: unknown factor",
+    ),
+    "non-renewal loadings too large": (
+        _set("vehicles.dc_spv.non_renewal.loadings", {"ai_demand": 1.2}),
+        "vehicles.dc_spv.non_renewal.loadings: systematic variance",
+    ),
+    "vehicle id with a dot": (
+        _add("vehicles", "dc.spv", MECHANICS["vehicles"]["gpu_spv"]),
+        "vehicles.dc.spv: ids use letters",
+    ),
+    "dependency cycle": (
+        _set("dependencies.ai_lab_a", {"neocloud_b": {"revenue_share": 0.1, "sensitivity": 1.0}}),
+        "dependencies.neocloud_a: revenue dependencies form a cycle, so there is no order to "
+        "resolve them in: neocloud_a → ai_lab_a → neocloud_b → neocloud_a",
+    ),
+    "dependency on itself": (
+        _set("dependencies.ai_lab_a", {"ai_lab_a": {"revenue_share": 0.1, "sensitivity": 1.0}}),
+        "dependencies.ai_lab_a.ai_lab_a: an obligor cannot depend on itself",
+    ),
+    "dependency unknown customer": (
+        _set("dependencies.neocloud_a", {"lab_x": {"revenue_share": 0.1, "sensitivity": 1.0}}),
+        "dependencies.neocloud_a.lab_x: unknown obligor (the customer) (got 'lab_x')",
+    ),
+    "dependency unknown provider": (
+        _set("dependencies.cloud_x", {"ai_lab_a": {"revenue_share": 0.1, "sensitivity": 1.0}}),
+        "dependencies.cloud_x: unknown obligor (the provider) (got 'cloud_x')",
+    ),
+    "revenue shares above 1": (
+        _set("dependencies.neocloud_b.hyperscaler_b.revenue_share", 0.6),
+        "dependencies.neocloud_b: revenue shares from customers add up to more than 1 (got 1.1)",
+    ),
+    "negative sensitivity": (
+        _set("dependencies.neocloud_a.ai_lab_a.sensitivity", -1.0),
+        "dependencies.neocloud_a.ai_lab_a.sensitivity: input should be greater than or equal",
+    ),
+    "line to an unknown institution": (
+        _set("exposures.fund_a_line.institution", "fund_z"),
+        "exposures.fund_a_line.institution: unknown institution (got 'fund_z')",
+    ),
+    "line with an lgd": (
+        _set("exposures.fund_a_line.lgd", 0.5),
+        "exposures.fund_a_line.lgd: an exposure on an institution loses its share of what the "
+        "institution loses beyond its capital; an LGD does not apply (got 0.5)",
+    ),
+    "exposure on an obligor without lgd": (
+        _delete("exposures.neocloud_b_loan.lgd"),
+        "exposures.neocloud_b_loan.lgd: required key is missing",
+    ),
+    "exposure on an obligor and an institution": (
+        _set("exposures.neocloud_b_loan.institution", "fund_a"),
+        "exposures.neocloud_b_loan: needs exactly one of 'obligor', 'pool' or 'institution'",
+    ),
+    "lines in a cycle": (
+        lambda data: (
+            data["exposures"].update(
+                bank_a_line={"institution": "bank_a", "class": "bank_line", "ead": 1e9}
+            ),
+            data["institutions"]["fund_a"]["holdings"].update(bank_a_line=1.0),
+        ),
+        "institutions.bank_a.holdings: exposures on institutions form a cycle (each holds a line "
+        "to the next), so losses beyond capital have no order to pass on in: "
+        "bank_a → fund_a → bank_a",
+    ),
+    "line and contagion claim on the same fund": (
+        lambda data: (
+            data.update(contagion={"model": "eisenberg-noe"}),
+            data["institutions"]["bank_a"].update(claims={"fund_a": 1e9}),
+        ),
+        "institutions.bank_a.claims.fund_a: bank_a also holds exposure fund_a_line on fund_a, "
+        "which passes fund_a's losses beyond its capital on already; model the lending once",
+    ),
+}
+
+
 def _invoke(args):
     result = runner.invoke(app, args)
     assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
     return result
 
 
-@pytest.mark.parametrize("case", sorted(CASES))
+ALL_CASES = {**CASES, **{f"mechanics: {k}": v for k, v in MECHANICS_CASES.items()}}
+
+
+@pytest.mark.parametrize("case", sorted(ALL_CASES))
 def test_invalid_scenario_exits_1_naming_the_field(case, tmp_path: Path):
-    change, expected = CASES[case]
-    data = small_scenario()
+    change, expected = ALL_CASES[case]
+    data = small_scenario(**MECHANICS) if case.startswith("mechanics: ") else small_scenario()
     change(data)
     path = write_scenario(tmp_path, data)
     out = tmp_path / "out"
