@@ -134,10 +134,15 @@ def validate(scenario: ScenarioArg, set_: SetOption = None) -> None:
         if model.stress
         else "no stress"
     )
+    tranches = sum(len(v.tranches) for v in model.vehicles.values())
+    dependencies = sum(len(d) for d in model.dependencies.values())
+    lines = sum(e.institution is not None for e in model.exposures.values())
     typer.echo(
         f"{loaded.source}: valid: {len(model.factors)} factors, {len(model.obligors)} obligors, "
-        f"{len(model.pools)} pools, {len(model.exposures)} exposures, "
-        f"{len(model.institutions)} institutions; {sim.copula} copula; {stress}"
+        f"{len(model.pools)} pools, {len(model.exposures)} exposures ({lines} lines to "
+        f"institutions), {len(model.vehicles)} vehicles ({tranches} tranches), "
+        f"{dependencies} revenue dependencies, {len(model.institutions)} institutions; "
+        f"{sim.copula} copula; {stress}"
     )
 
 

@@ -73,7 +73,9 @@ class CorrelationReport:
 
     Class-level figures average the pairwise values of the names behind two classes,
     weighted by EAD: a named obligor is never paired with itself, a pool's members are
-    paired with each other (distinct names of one pool).
+    paired with each other (distinct names of one pool). Only exposures on obligors and
+    pools have a latent variable of their own: vehicle tranches and lines to institutions
+    are left out.
     """
 
     scenario: str
@@ -96,7 +98,7 @@ def _entities(scenario: Scenario) -> tuple[list[tuple[str, str]], np.ndarray, np
     """Distinct obligors and pools behind the exposures: ids, PDs and loadings."""
     model = scenario.model
     names = scenario.factor_names
-    ids = list(dict.fromkeys(_target(e) for e in model.exposures.values()))
+    ids = list(dict.fromkeys(_target(e) for e in _with_latent(model)))
     if len(ids) > MAX_ENTITIES:
         raise OptionError(
             f"the scenario has {len(ids)} obligors and pools with exposures; class-level "
@@ -108,6 +110,11 @@ def _entities(scenario: Scenario) -> tuple[list[tuple[str, str]], np.ndarray, np
         [[tables[kind][key].loadings.get(f, 0.0) for f in names] for kind, key in ids]
     ).reshape(len(ids), len(names))
     return ids, pd, loadings
+
+
+def _with_latent(model):
+    """Exposures on an obligor or a pool: those that default with one latent variable."""
+    return [e for e in model.exposures.values() if e.obligor or e.pool]
 
 
 def _target(exposure) -> tuple[str, str]:
@@ -142,10 +149,10 @@ def correlation_report(scenario: Scenario, obligors: Sequence[str] = ()) -> Corr
     allowed = np.ones_like(asset)
     np.fill_diagonal(allowed, pool.astype(np.float64))
 
-    classes = sorted({e.class_ for e in model.exposures.values()})
+    classes = sorted({e.class_ for e in _with_latent(model)})
     weights = np.zeros((len(classes), len(ids)))
     position = {key: i for i, key in enumerate(ids)}
-    for exposure in model.exposures.values():
+    for exposure in _with_latent(model):
         weights[classes.index(exposure.class_), position[_target(exposure)]] += exposure.ead
     tail = (
         _class_average(tail_dependence_t(np.clip(asset, -1.0, 1.0), dof), weights, allowed)
