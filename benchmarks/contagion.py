@@ -2,7 +2,8 @@
 
 Prints Markdown tables:
 
-    python benchmarks/contagion.py [--quick]
+    python benchmarks/contagion.py [--quick] [--sizes N ...] [--variants V ...]
+        [--algorithms I ...] [--no-run]
 
 Networks of 50, 200 and 500 institutions: each ordered pair (i, j), i ≠ j, is a claim with
 probability 0.2, of size U(0.5, 2); external assets 10 + U(0, 5); capital 10 % of total assets
@@ -35,6 +36,9 @@ Then ``ai-stress run`` on a 50-institution scenario with this network, each inst
 holding one loan (PD 5 %) on its own obligor, with Eisenberg–Noe contagion.
 
 ``--quick``: 50 and 200 institutions only, 3 repeats, smaller blocks, one timed run.
+``--sizes``, ``--variants``, ``--algorithms`` (indices into ALGORITHMS): a subset of the rows,
+on the same networks and paths as the full run; ``--no-run``: without the ``ai-stress run``.
+For iterating on one kernel, e.g. ``--sizes 500 --variants harsh --algorithms 2 --no-run``.
 """
 
 from __future__ import annotations
@@ -525,6 +529,28 @@ def cli_table(first: dict, timed: list[dict]) -> list[str]:
     return lines
 
 
+def run_report(first: dict, timed: list[dict]) -> list[str]:
+    """The paragraph and table of the timed ``ai-stress run``s."""
+    best_wall = min(r["wall_s"] / r["paths"] for r in timed) * 1e3
+    median_wall = statistics.median(r["wall_s"] / r["paths"] for r in timed) * 1e3
+    return [
+        f"`ai-stress run` on the {RUN_INSTITUTIONS}-institution network above (each holds one "
+        f"loan, EAD = its external assets, LGD {RUN_LGD:g}, on its own obligor with PD "
+        f"{RUN_PD:g} and loading {RUN_LOADING:g} on one factor; `[contagion] model = "
+        f'"eisenberg-noe"`), `{first["command"]}`, {first["threads"]} threads (all cores), '
+        f"block size {first['block_size']:,}, in a subprocess; wall s is the whole command "
+        "(start-up, imports, Numba cache load, validation, Parquet, summary), setup and "
+        "simulate s from the manifest:",
+        "",
+        *cli_table(first, timed),
+        "",
+        f"Target (issue): ≤ {TARGET_RUN_MS:g} ms per path for the whole run — median "
+        f"{median_wall:.3f} ms (best {best_wall:.3f} ms) per path over the timed runs: "
+        f"{'met' if median_wall <= TARGET_RUN_MS else '**missed**'}.",
+        "",
+    ]
+
+
 # --------------------------------------------------------------------------------------
 # Main
 # --------------------------------------------------------------------------------------
@@ -539,13 +565,38 @@ def main() -> None:
     )
     parser.add_argument("--seconds", type=float, default=0.2, help="least seconds per timing")
     parser.add_argument("--repeats", type=int, help="timings per row, median taken [5; quick 3]")
+    parser.add_argument(
+        "--sizes",
+        type=int,
+        nargs="+",
+        help=f"institutions, a subset of {SIZES} [all; quick 50 200]",
+    )
+    parser.add_argument(
+        "--variants", nargs="+", choices=[v.name for v in VARIANTS], help="stress variants [all]"
+    )
+    parser.add_argument(
+        "--algorithms",
+        nargs="+",
+        type=int,
+        choices=range(len(ALGORITHMS)),
+        help="rows by index: "
+        + ", ".join(f"{i} {a.name}" for i, a in enumerate(ALGORITHMS))
+        + " [all]",
+    )
+    parser.add_argument(
+        "--no-run", action="store_true", help="skip the timed `ai-stress run` (for iterating)"
+    )
     options = parser.parse_args()
     quick = options.quick
     options.repeats = options.repeats or (3 if quick else 5)
     options.block = 100 if quick else 200  # least paths per kernel call
     options.pool = 300 if quick else 1_000  # paths drawn; most paths per kernel call
     options.baseline_paths = 10 if quick else 20  # least paths per baseline call
-    sizes = SIZES[:2] if quick else SIZES
+    sizes = options.sizes or (SIZES[:2] if quick else SIZES)
+    variants = [v for v in VARIANTS if options.variants is None or v.name in options.variants]
+    algorithms = [
+        a for i, a in enumerate(ALGORITHMS) if options.algorithms is None or i in options.algorithms
+    ]
     cli_runs = 1 if quick else 3
 
     command = f"python benchmarks/contagion.py {' '.join(sys.argv[1:])}".rstrip()
@@ -554,18 +605,20 @@ def main() -> None:
     nets = [build_network(n) for n in sizes]
     rows = []
     for net in nets:
-        for index, variant in enumerate(VARIANTS):
-            losses = first_round_losses(net, variant, options.pool, index)
-            for algorithm in ALGORITHMS:
+        for variant in variants:
+            # The variant's index in VARIANTS seeds its paths, so a subset draws the same ones.
+            losses = first_round_losses(net, variant, options.pool, VARIANTS.index(variant))
+            for algorithm in algorithms:
                 log(f"{net.size} institutions, {variant.name}, {algorithm.name}")
                 rows.append(measure(net, variant, algorithm, losses, options))
-    log(f"ai-stress run, {RUN_INSTITUTIONS} institutions, {RUN_PATHS:,} paths")
-    run_net = next((net for net in nets if net.size == RUN_INSTITUTIONS), None)
-    first, timed = measure_cli(run_net or build_network(RUN_INSTITUTIONS), cli_runs)
+    run_lines = []
+    if not options.no_run:
+        log(f"ai-stress run, {RUN_INSTITUTIONS} institutions, {RUN_PATHS:,} paths")
+        run_net = next((net for net in nets if net.size == RUN_INSTITUTIONS), None)
+        first, timed = measure_cli(run_net or build_network(RUN_INSTITUTIONS), cli_runs)
+        run_lines = run_report(first, timed)
 
     worst = max(r["max_diff"] for r in rows)
-    best_wall = min(r["wall_s"] / r["paths"] for r in timed) * 1e3
-    median_wall = statistics.median(r["wall_s"] / r["paths"] for r in timed) * 1e3
     out = [
         "Networks (seed "
         f"{SEED}; claims with probability {DENSITY} per ordered pair, U(0.5, 2); external "
@@ -593,7 +646,7 @@ def main() -> None:
         "those, one path at a time.",
         "- NumPy iterations: Picard iterations until no payment moves by more than 1e-12 "
         "(clearing) or DebtRank rounds, per path. Kernel FD rounds: rounds of the "
-        "fictitious-default algorithm (each a dense solve of the default set, itself grown "
+        "fictitious-default algorithm (each a GMRES solve of the default set, itself grown "
         "by Chandrasekaran's method), per path, on the NumPy paths.",
         "- max abs diff: over the NumPy paths, the largest |kernel − NumPy| of payments and "
         f"contagion losses (currency; accepted ≤ {AGREEMENT:g}); largest in this run "
@@ -607,20 +660,7 @@ def main() -> None:
         "",
         *target_lines(rows),
         "",
-        f"`ai-stress run` on the {RUN_INSTITUTIONS}-institution network above (each holds one "
-        f"loan, EAD = its external assets, LGD {RUN_LGD:g}, on its own obligor with PD "
-        f"{RUN_PD:g} and loading {RUN_LOADING:g} on one factor; `[contagion] model = "
-        f'"eisenberg-noe"`), `{first["command"]}`, {first["threads"]} threads (all cores), '
-        f"block size {first['block_size']:,}, in a subprocess; wall s is the whole command "
-        "(start-up, imports, Numba cache load, validation, Parquet, summary), setup and "
-        "simulate s from the manifest:",
-        "",
-        *cli_table(first, timed),
-        "",
-        f"Target (issue): ≤ {TARGET_RUN_MS:g} ms per path for the whole run — median "
-        f"{median_wall:.3f} ms (best {best_wall:.3f} ms) per path over the timed runs: "
-        f"{'met' if median_wall <= TARGET_RUN_MS else '**missed**'}.",
-        "",
+        *run_lines,
         "Load average at the end: " + ", ".join(f"{x:.2f}" for x in os.getloadavg()) + ".",
     ]
     print("\n".join(out))

@@ -116,8 +116,125 @@ def initial_distress(first_round_loss, capital, out_h):
         out_h[j] = min(1.0, max(0.0, first_round_loss[j] / capital[j]))
 
 
+# Partial sums per node in the rounds: a node's terms go round-robin into LANES sums (its
+# t-th listed debtor into sum t mod LANES), added up as (s0 + s1) + (s2 + s3) at the end. One
+# running sum is bound by the latency of the additions; four keep the loads busy.
+LANES = 4
+
+
 @jit
-def _single_pass(owe_indptr, owe_creditor, weight, max_rounds, h, incoming, state):
+def creditor_major_weights(owe_indptr, owe_creditor, weight):
+    """The weights by creditor, for the gathers of the rounds.
+
+    For creditor j and t in ``by_indptr[j]:by_indptr[j + 1]``: debtor ``by_debtor[t]``
+    (ascending, and in listing order for a repeated pair) and its weight ``by_weight[t]``.
+    ``slot[k]`` = LANES·j + (t − by_indptr[j]) mod LANES for the claim k of the debtor-major
+    list that is entry t: the partial sum it goes to, so that a scatter adds each term to the
+    same partial sum, in the same order, as the gather.
+    """
+    n = owe_indptr.shape[0] - 1
+    m = owe_creditor.shape[0]
+    by_indptr = np.zeros(n + 1, dtype=np.int64)
+    for k in range(m):
+        by_indptr[owe_creditor[k] + 1] += 1
+    for j in range(n):
+        by_indptr[j + 1] += by_indptr[j]
+    fill = by_indptr[:n].copy()
+    by_debtor = np.empty(m, dtype=np.int64)
+    by_weight = np.empty(m)
+    slot = np.empty(m, dtype=np.int64)
+    for i in range(n):
+        for k in range(owe_indptr[i], owe_indptr[i + 1]):
+            c = owe_creditor[k]
+            t = fill[c]
+            fill[c] += 1
+            by_debtor[t] = i
+            by_weight[t] = weight[k]
+            slot[k] = LANES * c + (t - by_indptr[c]) % LANES
+    return by_indptr, by_debtor, by_weight, slot
+
+
+@jit
+def _propagate(owe_indptr, weight, by_indptr, by_debtor, by_weight, slot, push, h, out, incoming):
+    """out_j = min(1, h_j + Σ_i W_ij push_i) for every j (push ≥ 0); out may be h.
+
+    Either a scatter over the claims of the nodes with push > 0 or a gather over the debtors
+    of the nodes below h = 1 (a node at 1 stays there: the terms are ≥ 0), whichever lists
+    fewer claims. Both add a node's terms into the same LANES partial sums in the same order,
+    so the choice does not change a bit. The gather stops once the partial sums reach 1:
+    rounding is monotone, so the full sum would reach it too and the clip gives exactly 1;
+    on a wide shock most nodes saturate after a part of their debtors. ``incoming``
+    (LANES·n,) is scratch.
+    """
+    n = h.shape[0]
+    scatter_work = 0
+    gather_work = 0
+    for i in range(n):
+        if push[i] > 0.0:
+            scatter_work += owe_indptr[i + 1] - owe_indptr[i]
+        if h[i] < 1.0:
+            gather_work += by_indptr[i + 1] - by_indptr[i]
+    # The gather stops early and touches no scratch: prefer it unless the scatter is much
+    # less work (few nodes passing on distress).
+    if 2 * scatter_work < gather_work:
+        for t in range(LANES * n):
+            incoming[t] = 0.0
+        for i in range(n):
+            if push[i] > 0.0:
+                for k in range(owe_indptr[i], owe_indptr[i + 1]):
+                    incoming[slot[k]] += weight[k] * push[i]
+        for j in range(n):
+            t = LANES * j
+            acc = (incoming[t] + incoming[t + 1]) + (incoming[t + 2] + incoming[t + 3])
+            out[j] = min(1.0, h[j] + acc) if acc != 0.0 else h[j]
+        return
+    for j in range(n):
+        h_j = h[j]
+        if h_j >= 1.0:
+            out[j] = h_j
+            continue
+        acc0 = 0.0
+        acc1 = 0.0
+        acc2 = 0.0
+        acc3 = 0.0
+        t = by_indptr[j]
+        end = by_indptr[j + 1]
+        acc = 0.0
+        while t + LANES <= end:
+            acc0 += by_weight[t] * push[by_debtor[t]]
+            acc1 += by_weight[t + 1] * push[by_debtor[t + 1]]
+            acc2 += by_weight[t + 2] * push[by_debtor[t + 2]]
+            acc3 += by_weight[t + 3] * push[by_debtor[t + 3]]
+            t += LANES
+            acc = (acc0 + acc1) + (acc2 + acc3)
+            if h_j + acc >= 1.0:
+                break
+        if h_j + acc < 1.0:
+            # The last (end − t) mod LANES terms, into the first sums.
+            if t < end:
+                acc0 += by_weight[t] * push[by_debtor[t]]
+            if t + 1 < end:
+                acc1 += by_weight[t + 1] * push[by_debtor[t + 1]]
+            if t + 2 < end:
+                acc2 += by_weight[t + 2] * push[by_debtor[t + 2]]
+            acc = (acc0 + acc1) + (acc2 + acc3)
+        out[j] = min(1.0, h_j + acc) if acc != 0.0 else h_j
+
+
+@jit
+def _single_pass(
+    owe_indptr,
+    weight,
+    by_indptr,
+    by_debtor,
+    by_weight,
+    slot,
+    max_rounds,
+    h,
+    push,
+    incoming,
+    state,
+):
     """Battiston et al. (2012) rounds on ``h`` (n,), in place; returns (rounds, hit_cap)."""
     n = h.shape[0]
     active = False
@@ -127,25 +244,23 @@ def _single_pass(owe_indptr, owe_creditor, weight, max_rounds, h, incoming, stat
             active = True
         else:
             state[j] = UNDISTRESSED
-        incoming[j] = 0.0
     rounds = 0
     hit_cap = False
     while active:
         if rounds == max_rounds:
             hit_cap = True
             break
-        # Collect every push before applying any, so a node that is Distressed and also
-        # receives this round passes on only what it had at the start of the round.
+        # What each node passes on, fixed before any h moves, so a node that is Distressed
+        # and also receives this round passes on only what it had at the start of the round.
         for i in range(n):
             if state[i] == DISTRESSED:
-                for k in range(owe_indptr[i], owe_indptr[i + 1]):
-                    incoming[owe_creditor[k]] += weight[k] * h[i]
+                push[i] = h[i]
                 state[i] = INACTIVE
+            else:
+                push[i] = 0.0
+        _propagate(owe_indptr, weight, by_indptr, by_debtor, by_weight, slot, push, h, h, incoming)
         active = False
         for j in range(n):
-            if incoming[j] != 0.0:
-                h[j] = min(1.0, h[j] + incoming[j])
-                incoming[j] = 0.0
             if state[j] == UNDISTRESSED and h[j] > 0.0:
                 state[j] = DISTRESSED
                 active = True
@@ -154,14 +269,26 @@ def _single_pass(owe_indptr, owe_creditor, weight, max_rounds, h, incoming, stat
 
 
 @jit
-def _linear(owe_indptr, owe_creditor, weight, tol, max_rounds, h, incoming, increase):
+def _linear(
+    owe_indptr,
+    weight,
+    by_indptr,
+    by_debtor,
+    by_weight,
+    slot,
+    tol,
+    max_rounds,
+    h,
+    increase,
+    new_h,
+    incoming,
+):
     """Bardoscia et al. (2015) rounds on ``h`` (n,), in place; returns (rounds, hit_cap)."""
     n = h.shape[0]
     active = False
     for j in range(n):
         # h(−1) = 0: the first round passes on the whole first-round distress.
         increase[j] = h[j]
-        incoming[j] = 0.0
         if h[j] > 0.0:
             active = True
     rounds = 0
@@ -170,17 +297,23 @@ def _linear(owe_indptr, owe_creditor, weight, tol, max_rounds, h, incoming, incr
         if rounds == max_rounds:
             hit_cap = True
             break
-        for i in range(n):
-            if increase[i] > 0.0:
-                for k in range(owe_indptr[i], owe_indptr[i + 1]):
-                    incoming[owe_creditor[k]] += weight[k] * increase[i]
+        _propagate(
+            owe_indptr,
+            weight,
+            by_indptr,
+            by_debtor,
+            by_weight,
+            slot,
+            increase,
+            h,
+            new_h,
+            incoming,
+        )
         change = 0.0
         for j in range(n):
-            new = min(1.0, h[j] + incoming[j])
-            incoming[j] = 0.0
             # The increase actually taken, after the clip: a saturated node passes on nothing.
-            increase[j] = new - h[j]
-            h[j] = new
+            increase[j] = new_h[j] - h[j]
+            h[j] = new_h[j]
             if increase[j] > change:
                 change = increase[j]
         rounds += 1
@@ -195,30 +328,60 @@ def _debtrank(
     owe_indptr,
     owe_creditor,
     weight,
+    by_indptr,
+    by_debtor,
+    by_weight,
+    slot,
     variant_linear,
     tol,
     max_rounds,
     h,
-    incoming,
-    increase,
+    scratch,
     state,
     out_contagion_loss,
     out_defaulted,
 ):
-    """One path given the weights and scratch arrays h, incoming, increase (n,) float64 and
-    state (n,) int8."""
+    """One path into h (n,), given the weights both ways (``impact_weights``,
+    ``creditor_major_weights``) and scratch (3 + LANES, n) float64 and state (n,) int8."""
+    n = h.shape[0]
+    h0 = scratch[0]
+    push = scratch[1]
+    new_h = scratch[2]
+    incoming = scratch[3:].reshape(LANES * n)
     initial_distress(first_round_loss, capital, h)
+    for j in range(h.shape[0]):
+        h0[j] = h[j]
     if variant_linear:
         rounds, hit_cap = _linear(
-            owe_indptr, owe_creditor, weight, tol, max_rounds, h, incoming, increase
+            owe_indptr,
+            weight,
+            by_indptr,
+            by_debtor,
+            by_weight,
+            slot,
+            tol,
+            max_rounds,
+            h,
+            push,
+            new_h,
+            incoming,
         )
     else:
         rounds, hit_cap = _single_pass(
-            owe_indptr, owe_creditor, weight, max_rounds, h, incoming, state
+            owe_indptr,
+            weight,
+            by_indptr,
+            by_debtor,
+            by_weight,
+            slot,
+            max_rounds,
+            h,
+            push,
+            incoming,
+            state,
         )
     for j in range(h.shape[0]):
-        h0 = min(1.0, max(0.0, first_round_loss[j] / capital[j]))
-        out_contagion_loss[j] = (h[j] - h0) * capital[j]
+        out_contagion_loss[j] = (h[j] - h0[j]) * capital[j]
         out_defaulted[j] = h[j] >= 1.0
     return rounds, hit_cap
 
@@ -276,18 +439,22 @@ def debtrank(
     n = capital.shape[0]
     weight = np.empty(owe_creditor.shape[0])
     impact_weights(capital, owe_indptr, owe_creditor, owe_amount, capped, weight)
+    by_indptr, by_debtor, by_weight, slot = creditor_major_weights(owe_indptr, owe_creditor, weight)
     return _debtrank(
         first_round_loss,
         capital,
         owe_indptr,
         owe_creditor,
         weight,
+        by_indptr,
+        by_debtor,
+        by_weight,
+        slot,
         variant_linear,
         tol,
         max_rounds,
         out_h,
-        np.empty(n),
-        np.empty(n),
+        np.empty((3 + LANES, n)),
         np.empty(n, dtype=np.int8),
         out_contagion_loss,
         out_defaulted,
@@ -330,9 +497,9 @@ def debtrank_paths(
     n_paths, n = first_round_loss.shape
     weight = np.empty(owe_creditor.shape[0])
     impact_weights(capital, owe_indptr, owe_creditor, owe_amount, capped, weight)
+    by_indptr, by_debtor, by_weight, slot = creditor_major_weights(owe_indptr, owe_creditor, weight)
     h = np.empty(n)
-    incoming = np.empty(n)
-    increase = np.empty(n)
+    scratch = np.empty((3 + LANES, n))
     state = np.empty(n, dtype=np.int8)
     most_rounds = 0
     n_hit_cap = 0
@@ -343,12 +510,15 @@ def debtrank_paths(
             owe_indptr,
             owe_creditor,
             weight,
+            by_indptr,
+            by_debtor,
+            by_weight,
+            slot,
             variant_linear,
             tol,
             max_rounds,
             h,
-            incoming,
-            increase,
+            scratch,
             state,
             out_contagion_loss[p],
             out_defaulted[p],
