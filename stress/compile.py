@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from scipy import special
 
+from kernels.fast import member_bookings
 from stress.scenario import (
     BetaLGD,
     CollateralLGD,
@@ -37,18 +38,23 @@ class FastLayout:
     simulated one by one after the groups, in dependency order. The defaults that other parts
     of a path read (customers, dependents, lessees, sponsors) are recorded in W "watch" slots.
     CSR indices map group members, dependents and pools to their exposures and exposures to
-    their holders.
+    their holders. Groups come in threshold order; each group stores 1 / b (validation keeps
+    aᵀRa < 1, so b > 0), since the kernel multiplies by it on every path. The kernel itself
+    lays out each member's bookings (losses, classes, holders) once per call, since they need
+    the exposures' EAD, LGD and class (``kernels.fast.member_bookings``).
     """
 
     loading_rows: np.ndarray  # (L, K)
     group_loading: np.ndarray  # (G,) int64
     group_threshold: np.ndarray  # (G,)
-    group_idio: np.ndarray  # (G,)
+    group_inverse_idio: np.ndarray  # (G,) 1 / b
     group_indptr: np.ndarray  # (G + 1,) int64
     group_members: np.ndarray  # (O_g,) int64
     member_exposure_indptr: np.ndarray  # (O_g + 1,) int64, by position in group_members
     member_exposure: np.ndarray  # int64
     member_watch: np.ndarray  # (O_g,) int64 watch slot by position in group_members, or −1
+    booking_indptr: np.ndarray  # (O_g + 1,) int64: see kernels.fast.member_bookings
+    booking: np.ndarray  # (slot, amount) pairs side by side
     dependent_threshold: np.ndarray  # (D,) in dependency order
     dependent_loadings: np.ndarray  # (D, K)
     dependent_idio: np.ndarray  # (D,)
@@ -274,12 +280,13 @@ class Portfolio:
             f.loading_rows,
             f.group_loading,
             f.group_threshold,
-            f.group_idio,
+            f.group_inverse_idio,
             f.group_indptr,
-            f.group_members,
             f.member_exposure_indptr,
             f.member_exposure,
             f.member_watch,
+            f.booking_indptr,
+            f.booking,
             f.dependent_threshold,
             f.dependent_loadings,
             f.dependent_idio,
@@ -487,6 +494,12 @@ def compile_scenario(scenario: Scenario) -> Portfolio:
         np.array(holding_exposure, dtype=np.int64),
         holding_institution,
         np.array(holding_share, dtype=np.float64),
+        ead,
+        lgd_kind,
+        lgd_p1,
+        exposure_class,
+        len(class_names),
+        len(model.institutions),
     )
     return Portfolio(
         factor_names=tuple(factors),
@@ -732,8 +745,18 @@ def fast_layout(
     holding_exposure: np.ndarray,
     holding_institution: np.ndarray,
     holding_share: np.ndarray,
+    exposure_ead: np.ndarray,
+    exposure_lgd_kind: np.ndarray,
+    exposure_lgd_p1: np.ndarray,
+    exposure_class: np.ndarray,
+    n_classes: int,
+    n_institutions: int,
 ) -> FastLayout:
-    """Group obligors by (threshold, loadings) and index exposures for the fast kernel."""
+    """Group obligors by (threshold, loadings) and index exposures for the fast kernel.
+
+    Also lays out, once per scenario, what each group member's default adds to a path's
+    totals (``kernels.fast.member_bookings``).
+    """
     n_obligors = obligor_threshold.shape[0]
     k = obligor_loadings.shape[1]
     is_dependent = np.diff(dependency_indptr) > 0
@@ -756,7 +779,9 @@ def fast_layout(
         obligor_loadings[grouped].reshape(grouped.shape[0], k), axis=0, return_inverse=True
     )
     row_of = row_of.reshape(-1).astype(np.int64)
-    keys = np.column_stack([row_of.astype(np.float64), obligor_threshold[grouped]])
+    # Groups in threshold order, then by loadings: neighbouring groups have similar conditional
+    # PDs, so whether a group has a default candidate is easier for the CPU to predict.
+    keys = np.column_stack([obligor_threshold[grouped], row_of.astype(np.float64)])
     group_keys, group_of = np.unique(keys, axis=0, return_inverse=True)
     group_of = group_of.reshape(-1).astype(np.int64)
     group_indptr, group_order = csr(group_of, group_keys.shape[0])
@@ -783,16 +808,37 @@ def fast_layout(
     pool_indptr, pool_order = csr(target[on_pool], n_pools)
     holder_indptr, holder_order = csr(holding_exposure, target_kind.shape[0])
     exposures_in_order = on_obligor[order].astype(np.int64)
+    member_exposure_indptr = member_indptr[: n_grouped + 1].copy()
+    member_exposure = exposures_in_order[: member_indptr[n_grouped]].copy()
+    member_watch = slot[group_members]
+    holder = holding_institution[holder_order]
+    holder_share = holding_share[holder_order]
+    booking_indptr, booking = member_bookings(
+        member_exposure_indptr,
+        member_exposure,
+        member_watch,
+        exposure_ead,
+        exposure_lgd_kind,
+        exposure_lgd_p1,
+        exposure_class,
+        holder_indptr,
+        holder,
+        holder_share,
+        n_classes,
+        n_classes + n_institutions,
+    )
     return FastLayout(
         loading_rows=np.ascontiguousarray(loading_rows, dtype=np.float64),
         group_loading=row_of[first_member] if n_grouped else np.zeros(0, dtype=np.int64),
         group_threshold=obligor_threshold[group_members[group_indptr[:-1]]],
-        group_idio=obligor_idio[group_members[group_indptr[:-1]]],
+        group_inverse_idio=1.0 / obligor_idio[group_members[group_indptr[:-1]]],
         group_indptr=group_indptr,
         group_members=group_members,
-        member_exposure_indptr=member_indptr[: n_grouped + 1].copy(),
-        member_exposure=exposures_in_order[: member_indptr[n_grouped]].copy(),
-        member_watch=slot[group_members],
+        member_exposure_indptr=member_exposure_indptr,
+        member_exposure=member_exposure,
+        member_watch=member_watch,
+        booking_indptr=booking_indptr,
+        booking=booking,
         dependent_threshold=obligor_threshold[dependents],
         dependent_loadings=np.ascontiguousarray(obligor_loadings[dependents]).reshape(
             dependents.shape[0], k
@@ -810,6 +856,6 @@ def fast_layout(
         pool_exposure_indptr=pool_indptr,
         pool_exposure=on_pool[pool_order].astype(np.int64),
         holder_indptr=holder_indptr,
-        holder=holding_institution[holder_order],
-        holder_share=holding_share[holder_order],
+        holder=holder,
+        holder_share=holder_share,
     )

@@ -10,6 +10,7 @@ import math
 
 import numpy as np
 
+from kernels.fast import DENSE_HAZARD, HAZARD_BOUNDS, N_STEPS, STEPS, X_MIN
 from stress.compile import (
     LGD_BETA,
     LGD_COLLATERAL,
@@ -145,8 +146,11 @@ def _stack(vehicles, pf):
     return tuple(np.array([v[k] for v in vehicles]).reshape(len(vehicles), -1) for k in range(4))
 
 
-def simulate_losses_fast_twin(rng, factors, scale, portfolio, dense_pd=0.4, small_group=4):
-    """Twin of kernels.fast: groups, geometric gaps, losses booked for defaults only."""
+def simulate_losses_fast_twin(rng, factors, scale, portfolio, dense_hazard=DENSE_HAZARD):
+    """Twin of kernels.fast: one Exp(1) budget across the groups, candidates at the bounds'
+    upper hazard, each kept when what is left of the budget in its member is below the exact
+    hazard. It decides with the exact hazard every time and checks that it lies within the
+    bounds the kernel decides with."""
     pf, f = portfolio, portfolio.fast
     n = factors.shape[0]
     system = np.zeros(n)
@@ -158,6 +162,12 @@ def simulate_losses_fast_twin(rng, factors, scale, portfolio, dense_pd=0.4, smal
         classes[p, pf.exposure_class[e]] += loss
         for h in range(f.holder_indptr[e], f.holder_indptr[e + 1]):
             institutions[p, f.holder[h]] += f.holder_share[h] * loss
+
+    def bounds(x):
+        """The hazard bounds and 1 / upper bound of x, as kernels.fast.HAZARD_BOUNDS."""
+        t = (x - X_MIN) * STEPS
+        row = 0 if not t >= 0 else (N_STEPS + 1 if t >= N_STEPS else int(t) + 1)
+        return HAZARD_BOUNDS[row, 0], HAZARD_BOUNDS[row, 1], HAZARD_BOUNDS[row, 2]
 
     vehicles = []
     for p in range(n):
@@ -182,28 +192,30 @@ def simulate_losses_fast_twin(rng, factors, scale, portfolio, dense_pd=0.4, smal
                 watch[f.member_watch[m]] = True
             default(f.member_exposure_indptr[m], f.member_exposure_indptr[m + 1], f.member_exposure)
 
+        budget = rng.standard_exponential()
         for g in range(len(f.group_threshold)):
-            shifted = f.group_threshold[g] * (1.0 / scale[p]) - rows[f.group_loading[g]]
-            members = range(f.group_indptr[g], f.group_indptr[g + 1])
-            if len(members) <= small_group:
-                for m in members:
-                    if f.group_idio[g] * rng.standard_normal() < shifted:
-                        member_default(m)
+            x = (f.group_threshold[g] * (1.0 / scale[p]) - rows[f.group_loading[g]]) * (
+                f.group_inverse_idio[g]
+            )
+            # A member defaults when an Exp(1) variate falls below this hazard.
+            hazard = -math.log1p(-0.5 * math.erfc(-x * math.sqrt(0.5)))
+            low, high, inverse_high = bounds(x)
+            assert low <= hazard <= high or math.isnan(x)
+            first, members = f.group_indptr[g], f.group_indptr[g + 1] - f.group_indptr[g]
+            if high >= dense_hazard:
+                for j in range(members):
+                    if rng.standard_exponential() < hazard:
+                        member_default(first + j)
                 continue
-            cond = 0.5 * math.erfc(-(shifted / f.group_idio[g]) * math.sqrt(0.5))
-            if cond <= 0.0:
-                continue
-            if cond >= dense_pd:
-                for m in members:
-                    if rng.random() < cond:
-                        member_default(m)
-                continue
-            position = -1
-            while True:
-                position += 1 + math.floor(math.log(rng.random()) / math.log1p(-cond))
-                if position >= len(members):
-                    break
-                member_default(members[position])
+            start = 0
+            while budget < (members - start) * high:
+                j = min(start + int(budget * inverse_high), members - 1)
+                draw = budget - (j - start) * high
+                start = j + 1
+                if draw < hazard:
+                    member_default(first + j)
+                budget = rng.standard_exponential()
+            budget -= (members - start) * high
         for d in range(len(f.dependent_threshold)):
             threshold = f.dependent_threshold[d]
             for c in range(f.dependent_customer_indptr[d], f.dependent_customer_indptr[d + 1]):
