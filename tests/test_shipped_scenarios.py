@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from stress.cli import app
 from stress.compile import compile_scenario
 from stress.engine import simulate
-from stress.scenario import CollateralLGD, load_scenario, read_toml, shipped_scenarios
+from stress.scenario import load_scenario, read_toml, shipped_scenarios
 
 runner = CliRunner()
 NAMES = [
@@ -66,35 +66,7 @@ def test_the_shock_raises_every_class_and_institution_loss():
     assert np.max(defaults) > 0.05, "some fund should default in the shock's tail"
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_a_lower_ai_demand_never_lowers_a_pd_or_a_recovery(name):
-    """Monotone by construction: Σ_k a_k R[k, ai_demand] ≥ 0 for every obligor, pool and
-    non-renewal clause, and every collateral or recovery factor moves with ai_demand."""
-    scenario = load_scenario(name)
-    model, factors, r = scenario.model, scenario.factor_names, scenario.correlation
-    k = factors.index("ai_demand")
-    vectors = {f"obligors.{key}": o.loadings for key, o in model.obligors.items()}
-    vectors |= {f"pools.{key}": p.loadings for key, p in model.pools.items()}
-    vectors |= {
-        f"vehicles.{key}.non_renewal": v.non_renewal.loadings
-        for key, v in model.vehicles.items()
-        if v.non_renewal is not None
-    }
-    for where, loadings in vectors.items():
-        a = np.array([loadings.get(f, 0.0) for f in factors])
-        assert a @ r[:, k] >= 0.0, where
-    collateral = {
-        f"exposures.{key}.lgd": exp.lgd.factor
-        for key, exp in model.exposures.items()
-        if isinstance(exp.lgd, CollateralLGD)
-    }
-    collateral |= {
-        f"vehicles.{key}.recovery": v.recovery.factor
-        for key, v in model.vehicles.items()
-        if v.recovery.factor is not None
-    }
-    for where, factor in collateral.items():
-        assert r[factors.index(factor), k] >= 0.0, where
+# Monotonicity of the book in the AI-demand shock: tests/test_mechanics.py.
 
 
 STRESSES = [
