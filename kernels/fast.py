@@ -270,23 +270,8 @@ def simulate_losses_fast(
     holder_share,
     vehicle_lessee,
     vehicle_sponsor,
-    asset_value,
-    guarantee_cap,
-    renewal_threshold,
-    renewal_loadings,
-    renewal_idio,
-    recovery_base,
-    recovery_factor,
-    recovery_sensitivity,
-    tranche_indptr,
-    tranche_attach,
-    tranche_width,
-    tranche_exposure,
-    fund_institution,
-    fund_capital,
-    fund_debt,
-    fund_exposure_indptr,
-    fund_exposure,
+    vehicles,
+    lookthrough,
     out_system,
     out_n_defaults,
     out_class,
@@ -329,12 +314,14 @@ def simulate_losses_fast(
         exposures on each pool.
     exposure_* : (E,) as for the reference kernel.
     holder_indptr : (E + 1,), holder, holder_share : holders of each exposure (CSR).
-    vehicle_lessee, vehicle_sponsor : (V,) watch slots; then ``VehicleLayout`` and
-        ``LookThroughLayout`` arrays as for the reference kernel.
+    vehicle_lessee, vehicle_sponsor : (V,) watch slots (−1: no sponsor).
+    vehicles, lookthrough : tuples of arrays, as for the reference kernel.
     out_* : written, as for the reference kernel.
 
     Inputs are not checked.
     """
+    tranche_exposure = vehicles[11]
+    fund_institution, fund_capital, fund_debt, fund_exposure_indptr, fund_exposure = lookthrough
     n = factors.shape[0]
     n_rows = loading_rows.shape[0]
     n_groups = group_threshold.shape[0]
@@ -487,17 +474,7 @@ def simulate_losses_fast(
             watch,
             vehicle_lessee,
             vehicle_sponsor,
-            asset_value,
-            guarantee_cap,
-            renewal_threshold,
-            renewal_loadings,
-            renewal_idio,
-            recovery_base,
-            recovery_factor,
-            recovery_sensitivity,
-            tranche_indptr,
-            tranche_attach,
-            tranche_width,
+            vehicles,
             out_asset,
             out_guarantee,
             out_event,

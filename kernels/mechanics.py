@@ -27,17 +27,7 @@ def vehicle_losses(
     defaulted,
     lessee,
     sponsor,
-    asset_value,
-    guarantee_cap,
-    renewal_threshold,
-    renewal_loadings,
-    renewal_idio,
-    recovery_base,
-    recovery_factor,
-    recovery_sensitivity,
-    tranche_indptr,
-    tranche_attach,
-    tranche_width,
+    vehicles,
     out_asset,
     out_guarantee,
     out_event,
@@ -52,7 +42,24 @@ def vehicle_losses(
     value, the sponsor (if it has not defaulted) pays the shortfall up to its cap, and the
     rest is the asset loss. Tranche t loses ``clip(loss − attach, 0, width)``, which is
     clip((ℓ − a)/(d − a), 0, 1) × notional with ℓ the loss as a fraction of the asset.
+
+    ``vehicles`` is ``stress.compile.VehicleLayout.kernel_arguments()``: one tuple, so that
+    the loss kernels pass the vehicles on without listing a dozen arrays.
     """
+    (
+        asset_value,
+        guarantee_cap,
+        renewal_threshold,
+        renewal_loadings,
+        renewal_idio,
+        recovery_base,
+        recovery_factor,
+        recovery_sensitivity,
+        tranche_indptr,
+        tranche_attach,
+        tranche_width,
+        _,
+    ) = vehicles
     for v in range(asset_value.shape[0]):
         event = 0
         if defaulted[lessee[v]]:

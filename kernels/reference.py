@@ -52,23 +52,8 @@ def simulate_losses_reference(
     holding_share,
     vehicle_lessee,
     vehicle_sponsor,
-    asset_value,
-    guarantee_cap,
-    renewal_threshold,
-    renewal_loadings,
-    renewal_idio,
-    recovery_base,
-    recovery_factor,
-    recovery_sensitivity,
-    tranche_indptr,
-    tranche_attach,
-    tranche_width,
-    tranche_exposure,
-    fund_institution,
-    fund_capital,
-    fund_debt,
-    fund_exposure_indptr,
-    fund_exposure,
+    vehicles,
+    lookthrough,
     out_system,
     out_n_defaults,
     out_class,
@@ -100,9 +85,9 @@ def simulate_losses_reference(
         count over the conditional expectation (large-pool limit).
     exposure_* : (E,) arrays, see ``stress.compile.Portfolio``.
     holding_indptr, holding_exposure, holding_share : CSR rows of institutions' holdings.
-    vehicle_lessee, vehicle_sponsor ... tranche_exposure : ``stress.compile.VehicleLayout``,
-        lessee and sponsor as obligor indices.
-    fund_* : ``stress.compile.LookThroughLayout``.
+    vehicle_lessee, vehicle_sponsor : (V,) obligor indices (−1: no sponsor).
+    vehicles : tuple, ``stress.compile.VehicleLayout.kernel_arguments()``.
+    lookthrough : tuple, ``stress.compile.LookThroughLayout.kernel_arguments()``.
     out_system : (n,) float64, written; loss on every exposure at 100 % except lines to
         institutions (see ``aggregate_path``).
     out_n_defaults : (n,) int64, written; defaulted named obligors.
@@ -114,6 +99,7 @@ def simulate_losses_reference(
     Inputs are not checked. An obligor defaults when ``W``-scaled ``a·Y + b·ε`` falls below its
     threshold, i.e. ``a·Y + b·ε < threshold / scale``.
     """
+    fund_institution, fund_capital, fund_debt, fund_exposure_indptr, fund_exposure = lookthrough
     n = factors.shape[0]
     n_obligors = obligor_threshold.shape[0]
     n_pools = pool_threshold.shape[0]
@@ -150,17 +136,7 @@ def simulate_losses_reference(
             defaulted,
             vehicle_lessee,
             vehicle_sponsor,
-            asset_value,
-            guarantee_cap,
-            renewal_threshold,
-            renewal_loadings,
-            renewal_idio,
-            recovery_base,
-            recovery_factor,
-            recovery_sensitivity,
-            tranche_indptr,
-            tranche_attach,
-            tranche_width,
+            vehicles,
             out_asset,
             out_guarantee,
             out_event,

@@ -105,7 +105,8 @@ class VehicleLayout:
     tranche_exposure: np.ndarray  # (T,) int64
 
     def kernel_arguments(self) -> tuple[np.ndarray, ...]:
-        """Arguments of ``kernels.mechanics.vehicle_losses`` after the default statuses."""
+        """The vehicles as one tuple argument of the kernels and of
+        ``kernels.mechanics.vehicle_losses``."""
         return (
             self.asset_value,
             self.guarantee_cap,
@@ -135,6 +136,7 @@ class LookThroughLayout:
     exposure: np.ndarray  # int64
 
     def kernel_arguments(self) -> tuple[np.ndarray, ...]:
+        """The lines as one tuple argument of the kernels."""
         return (self.institution, self.capital, self.debt, self.exposure_indptr, self.exposure)
 
 
@@ -269,8 +271,8 @@ class Portfolio:
             self.holding_share,
             self.vehicles.lessee,
             self.vehicles.sponsor,
-            *self.vehicles.kernel_arguments(),
-            *self.lookthrough.kernel_arguments(),
+            self.vehicles.kernel_arguments(),
+            self.lookthrough.kernel_arguments(),
         )
 
     def fast_kernel_arguments(self) -> tuple[np.ndarray, ...]:
@@ -315,8 +317,8 @@ class Portfolio:
             f.holder_share,
             f.vehicle_lessee,
             f.vehicle_sponsor,
-            *self.vehicles.kernel_arguments(),
-            *self.lookthrough.kernel_arguments(),
+            self.vehicles.kernel_arguments(),
+            self.lookthrough.kernel_arguments(),
         )
 
 
