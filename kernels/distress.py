@@ -461,6 +461,310 @@ def debtrank(
     )
 
 
+# Paths per batch of ``debtrank_paths``. Each term W_ij · push_i of a round is then one
+# multiply-add on PATH_BATCH contiguous doubles (SIMD) instead of one scalar step per path:
+# the weight, the debtor's index and the loop overhead are paid once for the batch. The
+# partial sums live in memory (LLVM keeps no vector of them in registers across terms), so
+# each term also pays an overlap check and a loop set-up: 32 paths amortise them (16 is
+# about 20 % slower at 500 institutions, 64 no faster) while the (LANES·n, 32) scratch of
+# the scatter stays within L2 at a few hundred institutions.
+PATH_BATCH = 32
+
+
+@jit
+def _propagate_batch(
+    owe_indptr,
+    weight,
+    by_indptr,
+    by_debtor,
+    by_weight,
+    slot,
+    push,
+    h,
+    out,
+    pushing,
+    acc,
+    incoming,
+):
+    """``_propagate`` on every path of a batch at once: out[j, b] = min(1, h[j, b] + Σ_i
+    W_ij push[i, b]) for every node j and batch slot b (push ≥ 0); out may be h.
+
+    (n, B) arrays, path-minor. Each path's sum is formed exactly as in ``_propagate``: its
+    terms in creditor-major order, term t of creditor j into partial sum
+    (t − by_indptr[j]) mod LANES, the sums added as (s0 + s1) + (s2 + s3), then the clip. A
+    term whose push is 0 on a path adds +0.0 to that path's sums and changes no bit, so the
+    other paths of the batch (and a finished path, which pushes 0 everywhere) leave a path's
+    result unchanged: it does not depend on the batch it runs in. ``pushing`` (n,) bool
+    scratch; ``acc`` (LANES, B) and ``incoming`` (LANES·n, B) float64 scratch.
+    """
+    n, batch = h.shape
+    scatter_work = 0
+    gather_work = 0
+    for i in range(n):
+        any_push = False
+        open_j = False
+        for b in range(batch):
+            any_push |= push[i, b] > 0.0
+            open_j |= h[i, b] < 1.0
+        pushing[i] = any_push
+        if any_push:
+            scatter_work += owe_indptr[i + 1] - owe_indptr[i]
+        if open_j:
+            gather_work += by_indptr[i + 1] - by_indptr[i]
+    # As in _propagate: the gather skips creditors saturated on every path and stops once
+    # all of them saturate; the scatter skips debtors that push nothing on any path but has
+    # to clear and read back the LANES·n rows of partial sums.
+    if 2 * scatter_work + LANES * n < gather_work:
+        for t in range(LANES * n):
+            for b in range(batch):
+                incoming[t, b] = 0.0
+        for i in range(n):
+            if pushing[i]:
+                p = push[i]
+                for k in range(owe_indptr[i], owe_indptr[i + 1]):
+                    w = weight[k]
+                    row = incoming[slot[k]]
+                    for b in range(batch):
+                        row[b] += w * p[b]
+        for j in range(n):
+            t = LANES * j
+            for b in range(batch):
+                s = (incoming[t, b] + incoming[t + 1, b]) + (
+                    incoming[t + 2, b] + incoming[t + 3, b]
+                )
+                out[j, b] = min(1.0, h[j, b] + s)
+        return
+    acc0 = acc[0]
+    acc1 = acc[1]
+    acc2 = acc[2]
+    acc3 = acc[3]
+    for j in range(n):
+        h_j = h[j]
+        out_j = out[j]
+        saturated = True
+        for b in range(batch):
+            saturated &= h_j[b] >= 1.0
+        if saturated:
+            # 1 on every path stays 1 (the terms are ≥ 0).
+            for b in range(batch):
+                out_j[b] = h_j[b]
+            continue
+        for b in range(batch):
+            acc0[b] = 0.0
+            acc1[b] = 0.0
+            acc2[b] = 0.0
+            acc3[b] = 0.0
+        t = by_indptr[j]
+        end = by_indptr[j + 1]
+        groups = 0
+        while t + LANES <= end:
+            # One loop over the batch per term, not one for the four: each loop then has one
+            # row to update and one to read, so LLVM vectorises it behind a single overlap
+            # check (with four of each it checks every pair, or gives up).
+            w = by_weight[t]
+            p = push[by_debtor[t]]
+            for b in range(batch):
+                acc0[b] += w * p[b]
+            w = by_weight[t + 1]
+            p = push[by_debtor[t + 1]]
+            for b in range(batch):
+                acc1[b] += w * p[b]
+            w = by_weight[t + 2]
+            p = push[by_debtor[t + 2]]
+            for b in range(batch):
+                acc2[b] += w * p[b]
+            w = by_weight[t + 3]
+            p = push[by_debtor[t + 3]]
+            for b in range(batch):
+                acc3[b] += w * p[b]
+            t += LANES
+            groups += 1
+            # Every 4 groups, stop if every path has reached 1: rounding is monotone and the
+            # remaining terms are ≥ 0, so the full sums would reach it too and the clip gives
+            # exactly 1 (as _propagate's early stop). Checking less often than _propagate
+            # changes only the work done, never a result.
+            if groups % 4 == 0:
+                done = True
+                for b in range(batch):
+                    done &= h_j[b] + ((acc0[b] + acc1[b]) + (acc2[b] + acc3[b])) >= 1.0
+                if done:
+                    break
+        # The last (end − t) mod LANES terms, into the first sums (none after a stop: then
+        # t + LANES ≤ end, and every path is at 1 already).
+        if t + LANES > end:
+            if t < end:
+                w0 = by_weight[t]
+                p0 = push[by_debtor[t]]
+                for b in range(batch):
+                    acc0[b] += w0 * p0[b]
+            if t + 1 < end:
+                w1 = by_weight[t + 1]
+                p1 = push[by_debtor[t + 1]]
+                for b in range(batch):
+                    acc1[b] += w1 * p1[b]
+            if t + 2 < end:
+                w2 = by_weight[t + 2]
+                p2 = push[by_debtor[t + 2]]
+                for b in range(batch):
+                    acc2[b] += w2 * p2[b]
+        for b in range(batch):
+            out_j[b] = min(1.0, h_j[b] + ((acc0[b] + acc1[b]) + (acc2[b] + acc3[b])))
+
+
+@jit
+def debtrank_paths_batched(
+    first_round_loss,
+    capital,
+    owe_indptr,
+    owe_creditor,
+    owe_amount,
+    variant_linear,
+    capped,
+    tol,
+    max_rounds,
+    batch,
+    out_contagion_loss,
+    out_defaulted,
+):
+    """``debtrank_paths`` with the paths run ``batch`` at a time (``PATH_BATCH`` there).
+
+    The rounds of a batch run together, path-minor ((n, batch) arrays), until every path of
+    the batch has stopped by its own rule and its own round bound; a path that has stopped, or
+    a slot past the last path, pushes 0 and keeps its h. Every path's arithmetic is that of
+    ``debtrank`` (see ``_propagate_batch``): the outputs are bit for bit those of running the
+    paths one by one, whatever ``batch`` is. All scratch is allocated once per call.
+    """
+    n_paths, n = first_round_loss.shape
+    weight = np.empty(owe_creditor.shape[0])
+    impact_weights(capital, owe_indptr, owe_creditor, owe_amount, capped, weight)
+    by_indptr, by_debtor, by_weight, slot = creditor_major_weights(owe_indptr, owe_creditor, weight)
+    h0 = np.empty((n, batch))
+    h = np.empty((n, batch))
+    push = np.empty((n, batch))
+    new_h = np.empty((n, batch))
+    state = np.empty((n, batch), dtype=np.int8)
+    pushing = np.empty(n, dtype=np.bool_)
+    acc = np.empty((LANES, batch))
+    incoming = np.empty((LANES * n, batch))
+    active = np.empty(batch, dtype=np.bool_)
+    rounds = np.empty(batch, dtype=np.int64)
+    hit_cap = np.empty(batch, dtype=np.bool_)
+    change = np.empty(batch)
+    most_rounds = 0
+    n_hit_cap = 0
+    for first in range(0, n_paths, batch):
+        size = min(batch, n_paths - first)
+        # h(0), transposed into the batch; empty slots start (and stay) at 0, inactive.
+        for j in range(n):
+            for b in range(batch):
+                if b < size:
+                    x = first_round_loss[first + b, j] / capital[j]
+                    h[j, b] = min(1.0, max(0.0, x))
+                else:
+                    h[j, b] = 0.0
+                h0[j, b] = h[j, b]
+        for b in range(batch):
+            active[b] = False
+            rounds[b] = 0
+            hit_cap[b] = False
+        for j in range(n):
+            for b in range(batch):
+                if h[j, b] > 0.0:
+                    active[b] = True
+                    state[j, b] = DISTRESSED
+                else:
+                    state[j, b] = UNDISTRESSED
+                # linear: h(−1) = 0, the first round passes on the whole first-round distress.
+                push[j, b] = h[j, b]
+        while True:
+            # Each path's own loop head: stop at its round bound while still active.
+            running = False
+            for b in range(batch):
+                if active[b] and rounds[b] == max_rounds:
+                    hit_cap[b] = True
+                    active[b] = False
+                running |= active[b]
+            if not running:
+                break
+            if variant_linear:
+                # push holds each path's last increase; a stopped path passes on nothing.
+                for j in range(n):
+                    for b in range(batch):
+                        if not active[b]:
+                            push[j, b] = 0.0
+                _propagate_batch(
+                    owe_indptr,
+                    weight,
+                    by_indptr,
+                    by_debtor,
+                    by_weight,
+                    slot,
+                    push,
+                    h,
+                    new_h,
+                    pushing,
+                    acc,
+                    incoming,
+                )
+                for b in range(batch):
+                    change[b] = 0.0
+                for j in range(n):
+                    for b in range(batch):
+                        if active[b]:
+                            # The increase actually taken, after the clip.
+                            push[j, b] = new_h[j, b] - h[j, b]
+                            h[j, b] = new_h[j, b]
+                            if push[j, b] > change[b]:
+                                change[b] = push[j, b]
+                for b in range(batch):
+                    if active[b]:
+                        rounds[b] += 1
+                        active[b] = change[b] > tol
+            else:
+                # What each node passes on, fixed before any h moves (see _single_pass).
+                for j in range(n):
+                    for b in range(batch):
+                        if active[b] and state[j, b] == DISTRESSED:
+                            push[j, b] = h[j, b]
+                            state[j, b] = INACTIVE
+                        else:
+                            push[j, b] = 0.0
+                _propagate_batch(
+                    owe_indptr,
+                    weight,
+                    by_indptr,
+                    by_debtor,
+                    by_weight,
+                    slot,
+                    push,
+                    h,
+                    h,
+                    pushing,
+                    acc,
+                    incoming,
+                )
+                for b in range(batch):
+                    change[b] = 0.0  # 1.0: some node turned Distressed on path b
+                for j in range(n):
+                    for b in range(batch):
+                        if active[b] and state[j, b] == UNDISTRESSED and h[j, b] > 0.0:
+                            state[j, b] = DISTRESSED
+                            change[b] = 1.0
+                for b in range(batch):
+                    if active[b]:
+                        rounds[b] += 1
+                        active[b] = change[b] > 0.0
+        for b in range(size):
+            p = first + b
+            for j in range(n):
+                out_contagion_loss[p, j] = (h[j, b] - h0[j, b]) * capital[j]
+                out_defaulted[p, j] = h[j, b] >= 1.0
+            most_rounds = max(most_rounds, rounds[b])
+            if hit_cap[b]:
+                n_hit_cap += 1
+    return most_rounds, n_hit_cap
+
+
 @jit
 def debtrank_paths(
     first_round_loss,
@@ -492,41 +796,23 @@ def debtrank_paths(
     n_hit_cap : int
         Paths stopped by ``max_rounds``.
 
-    Inputs are not checked.
+    The paths run ``PATH_BATCH`` at a time (``debtrank_paths_batched``), each bit for bit as
+    ``debtrank`` runs it alone. Inputs are not checked.
     """
-    n_paths, n = first_round_loss.shape
-    weight = np.empty(owe_creditor.shape[0])
-    impact_weights(capital, owe_indptr, owe_creditor, owe_amount, capped, weight)
-    by_indptr, by_debtor, by_weight, slot = creditor_major_weights(owe_indptr, owe_creditor, weight)
-    h = np.empty(n)
-    scratch = np.empty((3 + LANES, n))
-    state = np.empty(n, dtype=np.int8)
-    most_rounds = 0
-    n_hit_cap = 0
-    for p in range(n_paths):
-        rounds, hit_cap = _debtrank(
-            first_round_loss[p],
-            capital,
-            owe_indptr,
-            owe_creditor,
-            weight,
-            by_indptr,
-            by_debtor,
-            by_weight,
-            slot,
-            variant_linear,
-            tol,
-            max_rounds,
-            h,
-            scratch,
-            state,
-            out_contagion_loss[p],
-            out_defaulted[p],
-        )
-        most_rounds = max(most_rounds, rounds)
-        if hit_cap:
-            n_hit_cap += 1
-    return most_rounds, n_hit_cap
+    return debtrank_paths_batched(
+        first_round_loss,
+        capital,
+        owe_indptr,
+        owe_creditor,
+        owe_amount,
+        variant_linear,
+        capped,
+        tol,
+        max_rounds,
+        PATH_BATCH,
+        out_contagion_loss,
+        out_defaulted,
+    )
 
 
 @jit
