@@ -516,6 +516,17 @@ def cli_table(rows: list[dict]) -> list[str]:
 # --------------------------------------------------------------------------------------
 
 
+def print_thread_scaling(paths: int, seconds: float, repeats: int) -> None:
+    """The 1- against 2-thread table alone, in this process."""
+    rows = []
+    for copula in COPULAS:
+        log(f"building the {THREAD_BOOK:,}-obligor {copula} book")
+        portfolio = compile_scenario(validate_data(portfolios.scenario_data(THREAD_BOOK, copula)))
+        rows.append({"copula": copula, **measure_threads(portfolio, paths, seconds, repeats)})
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    print("\n".join([*thread_table(rows), "", f"Load average at the end: {load}."]))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -526,6 +537,11 @@ def main() -> None:
     )
     parser.add_argument("--seconds", type=float, help="target seconds per timing [1.0; quick 0.05]")
     parser.add_argument("--repeats", type=int, help="timings per row, median taken [5; quick 3]")
+    parser.add_argument(
+        "--threads-only",
+        action="store_true",
+        help="only the fast path on 1 and 2 threads, 10 000-obligor books (about two minutes)",
+    )
     args = parser.parse_args()
     quick = args.quick
     seconds = args.seconds or (0.05 if quick else 1.0)
@@ -540,6 +556,9 @@ def main() -> None:
 
     command = f"python benchmarks/loss_kernels.py {' '.join(sys.argv[1:])}".rstrip()
     print("\n".join([f"Command: `{command}`", *machine(), ""]), flush=True)
+    if args.threads_only:
+        print_thread_scaling(thread_paths, thread_seconds, repeats)
+        return
 
     rows: list[dict] = []
     thread_rows: list[dict] = []
