@@ -55,6 +55,7 @@ from __future__ import annotations
 import numpy as np
 
 from kernels._jit import jit
+from kernels.common import row_pointers
 
 # Relative tolerance of the ``defaulted`` flag: p_i < (1 − DEFAULT_RTOL) p̄_i.
 DEFAULT_RTOL = 1e-12
@@ -147,11 +148,7 @@ def creditor_major(owe_indptr, owe_creditor, owe_amount, pool, beta):
     """
     n = owe_indptr.shape[0] - 1
     m = owe_creditor.shape[0]
-    by_indptr = np.zeros(n + 1, dtype=np.int64)
-    for k in range(m):
-        by_indptr[owe_creditor[k] + 1] += 1
-    for i in range(n):
-        by_indptr[i + 1] += by_indptr[i]
+    by_indptr = row_pointers(owe_creditor, n)
     fill = by_indptr[:n].copy()
     by_debtor = np.empty(m, dtype=np.int64)
     by_amount = np.empty(m)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from kernels._jit import jit
 
 # Keep in step with stress/compile.py.
@@ -31,6 +33,17 @@ def systematic(loadings, row, factors, path):
     for j in range(factors.shape[1]):
         acc += loadings[row, j] * factors[path, j]
     return acc
+
+
+@jit
+def row_pointers(rows, n):
+    """CSR row pointers of items whose rows are ``rows`` (values in 0 .. n − 1)."""
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    for k in range(rows.shape[0]):
+        indptr[rows[k] + 1] += 1
+    for i in range(n):
+        indptr[i + 1] += indptr[i]
+    return indptr
 
 
 @jit

@@ -81,6 +81,7 @@ import math
 import numpy as np
 
 from kernels._jit import jit
+from kernels.common import row_pointers
 
 # DebtRank node states.
 UNDISTRESSED = 0
@@ -134,11 +135,7 @@ def creditor_major_weights(owe_indptr, owe_creditor, weight):
     """
     n = owe_indptr.shape[0] - 1
     m = owe_creditor.shape[0]
-    by_indptr = np.zeros(n + 1, dtype=np.int64)
-    for k in range(m):
-        by_indptr[owe_creditor[k] + 1] += 1
-    for j in range(n):
-        by_indptr[j + 1] += by_indptr[j]
+    by_indptr = row_pointers(owe_creditor, n)
     fill = by_indptr[:n].copy()
     by_debtor = np.empty(m, dtype=np.int64)
     by_weight = np.empty(m)
