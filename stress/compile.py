@@ -7,7 +7,7 @@ law under the stress as a mean vector and a loading matrix A with Y = mean + A·
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import special
@@ -49,10 +49,9 @@ class FastLayout:
     group_threshold: np.ndarray  # (G,)
     group_inverse_idio: np.ndarray  # (G,) 1 / b
     group_indptr: np.ndarray  # (G + 1,) int64
-    group_members: np.ndarray  # (O_g,) int64
-    member_exposure_indptr: np.ndarray  # (O_g + 1,) int64, by position in group_members
+    member_exposure_indptr: np.ndarray  # (O_g + 1,) int64, by member position in group order
     member_exposure: np.ndarray  # int64
-    member_watch: np.ndarray  # (O_g,) int64 watch slot by position in group_members, or −1
+    member_watch: np.ndarray  # (O_g,) int64 watch slot by member position, or −1
     booking_indptr: np.ndarray  # (O_g + 1,) int64: see kernels.fast.member_bookings
     booking: np.ndarray  # (slot, amount) pairs side by side
     dependent_threshold: np.ndarray  # (D,) in dependency order
@@ -452,12 +451,17 @@ def compile_scenario(scenario: Scenario) -> Portfolio:
             lgd_factor[e] = index[lgd.factor]
         else:
             lgd_kind[e], lgd_p1[e] = LGD_FIXED, float(lgd)
-    vehicles = vehicle_layout(model, index, obligor_index, exposure_index, threshold)
     renewal_loadings = loading_matrix(
         [v.non_renewal.loadings if v.non_renewal else {} for v in model.vehicles.values()]
     )
-    vehicles = replace(
-        vehicles, renewal_loadings=renewal_loadings, renewal_idio=idiosyncratic(renewal_loadings)
+    vehicles = vehicle_layout(
+        model,
+        index,
+        obligor_index,
+        exposure_index,
+        threshold,
+        renewal_loadings,
+        idiosyncratic(renewal_loadings),
     )
     tranches = vehicles.tranche_exposure
     target_kind[tranches] = TARGET_TRANCHE
@@ -573,10 +577,16 @@ def dependency_layout(
 
 
 def vehicle_layout(
-    model: ScenarioModel, factor_index, obligor_index, exposure_index, threshold
+    model: ScenarioModel,
+    factor_index,
+    obligor_index,
+    exposure_index,
+    threshold,
+    renewal_loadings: np.ndarray,
+    renewal_idio: np.ndarray,
 ) -> VehicleLayout:
-    """Vehicles and their tranches as arrays; the non-renewal loadings and idiosyncratic
-    weights are filled in by the caller, which knows the correlation matrix."""
+    """Vehicles and their tranches as arrays; the non-renewal events' loadings and
+    idiosyncratic weights come from the caller, which knows the correlation matrix."""
     vehicles = list(model.vehicles.items())
     tranche_ids: list[str] = []
     attach: list[float] = []
@@ -606,8 +616,8 @@ def vehicle_layout(
             [v.guarantee.cap if v.guarantee else 0.0 for _, v in vehicles], dtype=np.float64
         ),
         renewal_threshold=renewal_threshold.reshape(len(vehicles)),
-        renewal_loadings=np.zeros((len(vehicles), len(factor_index))),
-        renewal_idio=np.ones(len(vehicles)),
+        renewal_loadings=renewal_loadings,
+        renewal_idio=renewal_idio,
         recovery_base=np.array([r.base for r in recovery], dtype=np.float64),
         recovery_factor=np.array(
             [factor_index[r.factor] if r.factor else -1 for r in recovery], dtype=np.int64
@@ -686,11 +696,12 @@ def contagion_layout(
             marketable[i, exposure_class[e]] += share * ead[e]
             holdings_value[i] += share * ead[e]
     liabilities = np.zeros(len(ids))
+    catalogue = exposure_catalogue(model)
     for i, (key, inst) in enumerate(model.institutions.items()):
         if inst.external_liabilities is not None:
             liabilities[i] = inst.external_liabilities
         else:
-            liabilities[i] = max(0.0, balance_sheet_gap(model, key)[0])
+            liabilities[i] = max(0.0, balance_sheet_gap(model, key, catalogue)[0])
     sales = config.fire_sales
     impact = np.zeros(len(class_names))
     depth = np.ones(len(class_names))
@@ -835,7 +846,6 @@ def fast_layout(
         group_threshold=obligor_threshold[group_members[group_indptr[:-1]]],
         group_inverse_idio=1.0 / obligor_idio[group_members[group_indptr[:-1]]],
         group_indptr=group_indptr,
-        group_members=group_members,
         member_exposure_indptr=member_exposure_indptr,
         member_exposure=member_exposure,
         member_watch=member_watch,

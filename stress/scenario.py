@@ -775,7 +775,7 @@ def check_semantics(model: ScenarioModel) -> tuple[list[Problem], np.ndarray]:
                 )
             )
     _check_lookthrough(model, add)
-    _check_contagion(model, add)
+    _check_contagion(model, catalogue, add)
     return problems, correlation
 
 
@@ -1007,14 +1007,16 @@ def exposure_catalogue(model: ScenarioModel) -> dict[str, tuple[float, str]]:
     return catalogue
 
 
-def balance_sheet_gap(model: ScenarioModel, key: str) -> tuple[float, float]:
+def balance_sheet_gap(
+    model: ScenarioModel, key: str, catalogue: Mapping[str, tuple[float, str]]
+) -> tuple[float, float]:
     """(implied external liabilities, scale) of institution ``key`` from its balance sheet.
 
     capital = external assets + Σ share × EAD + claims held − external liabilities − claims
-    owed, so the external liabilities that balance it are the rest.
+    owed, so the external liabilities that balance it are the rest. ``catalogue`` is
+    :func:`exposure_catalogue` of the model, built once by the caller.
     """
     inst = model.institutions[key]
-    catalogue = exposure_catalogue(model)
     held = math.fsum(
         share * catalogue[e][0] for e, share in inst.holdings.items() if e in catalogue
     )
@@ -1026,7 +1028,7 @@ def balance_sheet_gap(model: ScenarioModel, key: str) -> tuple[float, float]:
     return assets - claims_owed - inst.capital, max(1.0, assets)
 
 
-def _check_contagion(model: ScenarioModel, add) -> None:
+def _check_contagion(model: ScenarioModel, catalogue: Mapping[str, tuple[float, str]], add) -> None:
     contagion = model.contagion
     for key, inst in model.institutions.items():
         for debtor in inst.claims:
@@ -1049,7 +1051,7 @@ def _check_contagion(model: ScenarioModel, add) -> None:
                 continue
             if any(d not in model.institutions or d == key for d in inst.claims):
                 continue
-            implied, scale = balance_sheet_gap(model, key)
+            implied, scale = balance_sheet_gap(model, key, catalogue)
             given = inst.external_liabilities
             if given is None and implied < -1e-9 * scale:
                 add(
@@ -1073,7 +1075,7 @@ def _check_contagion(model: ScenarioModel, add) -> None:
                 )
     sales = contagion.fire_sales
     if sales is not None:
-        classes = {label for _, label in exposure_catalogue(model).values()}
+        classes = {label for _, label in catalogue.values()}
         for name in sales.classes:
             if name not in classes:
                 add(problem(f"contagion.fire_sales.classes.{name}", "unknown exposure class", name))
