@@ -82,6 +82,7 @@ import numpy as np
 
 from kernels._jit import jit
 from kernels.common import row_pointers
+from kernels.simd import LANES, WIDTH, propagate_row, scatter_terms
 
 # DebtRank node states.
 UNDISTRESSED = 0
@@ -117,10 +118,10 @@ def initial_distress(first_round_loss, capital, out_h):
         out_h[j] = min(1.0, max(0.0, first_round_loss[j] / capital[j]))
 
 
-# Partial sums per node in the rounds: a node's terms go round-robin into LANES sums (its
-# t-th listed debtor into sum t mod LANES), added up as (s0 + s1) + (s2 + s3) at the end. One
-# running sum is bound by the latency of the additions; four keep the loads busy.
-LANES = 4
+# Partial sums per node in the rounds (``kernels.simd.LANES`` = 4): a node's terms go
+# round-robin into LANES sums (its t-th listed debtor into sum t mod LANES), added up as
+# (s0 + s1) + (s2 + s3) at the end. One running sum is bound by the latency of the additions;
+# four keep the loads busy.
 
 
 @jit
@@ -458,16 +459,13 @@ def debtrank(
     )
 
 
-# Paths per batch of ``debtrank_paths``. Each term W_ij · push_i of a round is then one
-# multiply-add on PATH_BATCH contiguous doubles (SIMD) instead of one scalar step per path:
-# the weight, the debtor's index and the loop overhead are paid once for the batch. The
-# partial sums live in memory (LLVM keeps no vector of them in registers across terms), so
-# each term also pays an overlap check and a loop set-up: 32 paths amortise them (16 is
-# about 20 % slower at 500 institutions, 64 no faster) while the (LANES·n, 32) scratch of
-# the scatter stays within L2 at a few hundred institutions.
-PATH_BATCH = 32
-
-
+# Paths per batch of ``debtrank_paths``: one SIMD group (``kernels.simd.WIDTH``). Each term
+# W_ij · push_i of a round is then one vector multiply-add over the batch, with the partial
+# sums in registers (``kernels.simd.gather_terms``): the weight, the debtor's index and the
+# loop overhead are paid once for the batch. Larger batches (multiples of WIDTH) run their
+# groups one after the other inside each creditor's gather; they are no faster at a few
+# hundred institutions, and a batch runs as many rounds as its slowest path.
+PATH_BATCH = WIDTH
 @jit
 def _propagate_batch(
     owe_indptr,
@@ -480,34 +478,27 @@ def _propagate_batch(
     h,
     out,
     pushing,
-    acc,
+    scatter_work,
+    gather_work,
     incoming,
 ):
     """``_propagate`` on every path of a batch at once: out[j, b] = min(1, h[j, b] + Σ_i
     W_ij push[i, b]) for every node j and batch slot b (push ≥ 0); out may be h.
 
-    (n, B) arrays, path-minor. Each path's sum is formed exactly as in ``_propagate``: its
-    terms in creditor-major order, term t of creditor j into partial sum
+    (n, B) arrays, path-minor, B a multiple of WIDTH. Each path's sum is formed exactly as in
+    ``_propagate``: its terms in creditor-major order, term t of creditor j into partial sum
     (t − by_indptr[j]) mod LANES, the sums added as (s0 + s1) + (s2 + s3), then the clip. A
     term whose push is 0 on a path adds +0.0 to that path's sums and changes no bit, so the
     other paths of the batch (and a finished path, which pushes 0 everywhere) leave a path's
-    result unchanged: it does not depend on the batch it runs in. ``pushing`` (n,) bool
-    scratch; ``acc`` (LANES, B) and ``incoming`` (LANES·n, B) float64 scratch.
+    result unchanged: it does not depend on the batch it runs in. ``incoming`` (LANES·n, B)
+    float64 scratch. The gather is ``kernels.simd.propagate_row``, WIDTH paths at a time.
+
+    The caller counts, in the pass that sets push (``_count_work``): ``pushing[i]``, whether
+    node i pushes on any path of the batch; ``scatter_work``, the claims of those nodes;
+    ``gather_work``, the claims on the nodes below 1 on some path. They choose between the
+    scatter and the gather and never change a result.
     """
     n, batch = h.shape
-    scatter_work = 0
-    gather_work = 0
-    for i in range(n):
-        any_push = False
-        open_j = False
-        for b in range(batch):
-            any_push |= push[i, b] > 0.0
-            open_j |= h[i, b] < 1.0
-        pushing[i] = any_push
-        if any_push:
-            scatter_work += owe_indptr[i + 1] - owe_indptr[i]
-        if open_j:
-            gather_work += by_indptr[i + 1] - by_indptr[i]
     # As in _propagate: the gather skips creditors saturated on every path and stops once
     # all of them saturate; the scatter skips debtors that push nothing on any path but has
     # to clear and read back the LANES·n rows of partial sums.
@@ -517,12 +508,10 @@ def _propagate_batch(
                 incoming[t, b] = 0.0
         for i in range(n):
             if pushing[i]:
-                p = push[i]
-                for k in range(owe_indptr[i], owe_indptr[i + 1]):
-                    w = weight[k]
-                    row = incoming[slot[k]]
-                    for b in range(batch):
-                        row[b] += w * p[b]
+                for col0 in range(0, batch, WIDTH):
+                    scatter_terms(
+                        incoming, owe_indptr[i], owe_indptr[i + 1], slot, weight, push, i, col0
+                    )
         for j in range(n):
             t = LANES * j
             for b in range(batch):
@@ -531,81 +520,9 @@ def _propagate_batch(
                 )
                 out[j, b] = min(1.0, h[j, b] + s)
         return
-    acc0 = acc[0]
-    acc1 = acc[1]
-    acc2 = acc[2]
-    acc3 = acc[3]
     for j in range(n):
-        h_j = h[j]
-        out_j = out[j]
-        saturated = True
-        for b in range(batch):
-            saturated &= h_j[b] >= 1.0
-        if saturated:
-            # 1 on every path stays 1 (the terms are ≥ 0).
-            for b in range(batch):
-                out_j[b] = h_j[b]
-            continue
-        for b in range(batch):
-            acc0[b] = 0.0
-            acc1[b] = 0.0
-            acc2[b] = 0.0
-            acc3[b] = 0.0
-        t = by_indptr[j]
-        end = by_indptr[j + 1]
-        groups = 0
-        while t + LANES <= end:
-            # One loop over the batch per term, not one for the four: each loop then has one
-            # row to update and one to read, so LLVM vectorises it behind a single overlap
-            # check (with four of each it checks every pair, or gives up).
-            w = by_weight[t]
-            p = push[by_debtor[t]]
-            for b in range(batch):
-                acc0[b] += w * p[b]
-            w = by_weight[t + 1]
-            p = push[by_debtor[t + 1]]
-            for b in range(batch):
-                acc1[b] += w * p[b]
-            w = by_weight[t + 2]
-            p = push[by_debtor[t + 2]]
-            for b in range(batch):
-                acc2[b] += w * p[b]
-            w = by_weight[t + 3]
-            p = push[by_debtor[t + 3]]
-            for b in range(batch):
-                acc3[b] += w * p[b]
-            t += LANES
-            groups += 1
-            # Every 4 groups, stop if every path has reached 1: rounding is monotone and the
-            # remaining terms are ≥ 0, so the full sums would reach it too and the clip gives
-            # exactly 1 (as _propagate's early stop). Checking less often than _propagate
-            # changes only the work done, never a result.
-            if groups % 4 == 0:
-                done = True
-                for b in range(batch):
-                    done &= h_j[b] + ((acc0[b] + acc1[b]) + (acc2[b] + acc3[b])) >= 1.0
-                if done:
-                    break
-        # The last (end − t) mod LANES terms, into the first sums (none after a stop: then
-        # t + LANES ≤ end, and every path is at 1 already).
-        if t + LANES > end:
-            if t < end:
-                w0 = by_weight[t]
-                p0 = push[by_debtor[t]]
-                for b in range(batch):
-                    acc0[b] += w0 * p0[b]
-            if t + 1 < end:
-                w1 = by_weight[t + 1]
-                p1 = push[by_debtor[t + 1]]
-                for b in range(batch):
-                    acc1[b] += w1 * p1[b]
-            if t + 2 < end:
-                w2 = by_weight[t + 2]
-                p2 = push[by_debtor[t + 2]]
-                for b in range(batch):
-                    acc2[b] += w2 * p2[b]
-        for b in range(batch):
-            out_j[b] = min(1.0, h_j[b] + ((acc0[b] + acc1[b]) + (acc2[b] + acc3[b])))
+        for col0 in range(0, batch, WIDTH):
+            propagate_row(out, h, j, by_indptr[j], by_indptr[j + 1], by_debtor, by_weight, push, col0)
 
 
 @jit
@@ -629,8 +546,11 @@ def debtrank_paths_batched(
     the batch has stopped by its own rule and its own round bound; a path that has stopped, or
     a slot past the last path, pushes 0 and keeps its h. Every path's arithmetic is that of
     ``debtrank`` (see ``_propagate_batch``): the outputs are bit for bit those of running the
-    paths one by one, whatever ``batch`` is. All scratch is allocated once per call.
+    paths one by one, whatever ``batch`` is. ``batch`` is a positive multiple of WIDTH. All
+    scratch is allocated once per call.
     """
+    if batch <= 0 or batch % WIDTH != 0:
+        raise ValueError("debtrank_paths_batched: batch must be a positive multiple of WIDTH")
     n_paths, n = first_round_loss.shape
     weight = np.empty(owe_creditor.shape[0])
     impact_weights(capital, owe_indptr, owe_creditor, owe_amount, capped, weight)
@@ -641,7 +561,6 @@ def debtrank_paths_batched(
     new_h = np.empty((n, batch))
     state = np.empty((n, batch), dtype=np.int8)
     pushing = np.empty(n, dtype=np.bool_)
-    acc = np.empty((LANES, batch))
     incoming = np.empty((LANES * n, batch))
     active = np.empty(batch, dtype=np.bool_)
     rounds = np.empty(batch, dtype=np.int64)
@@ -651,28 +570,34 @@ def debtrank_paths_batched(
     n_hit_cap = 0
     for first in range(0, n_paths, batch):
         size = min(batch, n_paths - first)
-        # h(0), transposed into the batch; empty slots start (and stay) at 0, inactive.
-        for j in range(n):
-            for b in range(batch):
-                if b < size:
-                    x = first_round_loss[first + b, j] / capital[j]
-                    h[j, b] = min(1.0, max(0.0, x))
-                else:
-                    h[j, b] = 0.0
-                h0[j, b] = h[j, b]
         for b in range(batch):
             active[b] = False
             rounds[b] = 0
             hit_cap[b] = False
+        # h(0), transposed into the batch; empty slots start (and stay) at 0, inactive.
+        # Linear: h(−1) = 0, the first round passes on the whole first-round distress.
         for j in range(n):
-            for b in range(batch):
+            h_j = h[j]
+            h0_j = h0[j]
+            push_j = push[j]
+            state_j = state[j]
+            c = capital[j]
+            for b in range(size):
+                x = min(1.0, max(0.0, first_round_loss[first + b, j] / c))
+                h_j[b] = x
+                h0_j[b] = x
+                push_j[b] = x
+                state_j[b] = DISTRESSED if x > 0.0 else UNDISTRESSED
+            for b in range(size, batch):
+                h_j[b] = 0.0
+                h0_j[b] = 0.0
+                push_j[b] = 0.0
+                state_j[b] = UNDISTRESSED
+        for b in range(size):
+            for j in range(n):
                 if h[j, b] > 0.0:
                     active[b] = True
-                    state[j, b] = DISTRESSED
-                else:
-                    state[j, b] = UNDISTRESSED
-                # linear: h(−1) = 0, the first round passes on the whole first-round distress.
-                push[j, b] = h[j, b]
+                    break
         while True:
             # Each path's own loop head: stop at its round bound while still active.
             running = False
@@ -683,79 +608,83 @@ def debtrank_paths_batched(
                 running |= active[b]
             if not running:
                 break
-            if variant_linear:
-                # push holds each path's last increase; a stopped path passes on nothing.
-                for j in range(n):
-                    for b in range(batch):
-                        if not active[b]:
-                            push[j, b] = 0.0
-                _propagate_batch(
-                    owe_indptr,
-                    weight,
-                    by_indptr,
-                    by_debtor,
-                    by_weight,
-                    slot,
-                    push,
-                    h,
-                    new_h,
-                    pushing,
-                    acc,
-                    incoming,
-                )
+            scatter_work = 0
+            gather_work = 0
+            for j in range(n):
+                h_j = h[j]
+                push_j = push[j]
+                state_j = state[j]
+                any_push = False
+                open_j = False
                 for b in range(batch):
-                    change[b] = 0.0
-                for j in range(n):
+                    if variant_linear:
+                        # push holds each path's last increase; a stopped path passes on
+                        # nothing.
+                        p = push_j[b] if active[b] else 0.0
+                    else:
+                        # What each node passes on, fixed before any h moves (see
+                        # _single_pass).
+                        p = 0.0
+                        if active[b] and state_j[b] == DISTRESSED:
+                            p = h_j[b]
+                            state_j[b] = INACTIVE
+                    push_j[b] = p
+                    any_push |= p > 0.0
+                    open_j |= h_j[b] < 1.0
+                pushing[j] = any_push
+                if any_push:
+                    scatter_work += owe_indptr[j + 1] - owe_indptr[j]
+                if open_j:
+                    gather_work += by_indptr[j + 1] - by_indptr[j]
+            _propagate_batch(
+                owe_indptr,
+                weight,
+                by_indptr,
+                by_debtor,
+                by_weight,
+                slot,
+                push,
+                h,
+                new_h if variant_linear else h,
+                pushing,
+                scatter_work,
+                gather_work,
+                incoming,
+            )
+            for b in range(batch):
+                # Linear: each path's largest increase; single pass: 1.0 if some node turned
+                # Distressed on the path.
+                change[b] = 0.0
+            for j in range(n):
+                h_j = h[j]
+                push_j = push[j]
+                state_j = state[j]
+                if variant_linear:
+                    new_j = new_h[j]
                     for b in range(batch):
                         if active[b]:
                             # The increase actually taken, after the clip.
-                            push[j, b] = new_h[j, b] - h[j, b]
-                            h[j, b] = new_h[j, b]
-                            if push[j, b] > change[b]:
-                                change[b] = push[j, b]
-                for b in range(batch):
-                    if active[b]:
-                        rounds[b] += 1
-                        active[b] = change[b] > tol
-            else:
-                # What each node passes on, fixed before any h moves (see _single_pass).
-                for j in range(n):
+                            increase = new_j[b] - h_j[b]
+                            push_j[b] = increase
+                            h_j[b] = new_j[b]
+                            change[b] = max(change[b], increase)
+                else:
                     for b in range(batch):
-                        if active[b] and state[j, b] == DISTRESSED:
-                            push[j, b] = h[j, b]
-                            state[j, b] = INACTIVE
-                        else:
-                            push[j, b] = 0.0
-                _propagate_batch(
-                    owe_indptr,
-                    weight,
-                    by_indptr,
-                    by_debtor,
-                    by_weight,
-                    slot,
-                    push,
-                    h,
-                    h,
-                    pushing,
-                    acc,
-                    incoming,
-                )
-                for b in range(batch):
-                    change[b] = 0.0  # 1.0: some node turned Distressed on path b
-                for j in range(n):
-                    for b in range(batch):
-                        if active[b] and state[j, b] == UNDISTRESSED and h[j, b] > 0.0:
-                            state[j, b] = DISTRESSED
+                        if active[b] and state_j[b] == UNDISTRESSED and h_j[b] > 0.0:
+                            state_j[b] = DISTRESSED
                             change[b] = 1.0
-                for b in range(batch):
-                    if active[b]:
-                        rounds[b] += 1
-                        active[b] = change[b] > 0.0
+            for b in range(batch):
+                if active[b]:
+                    rounds[b] += 1
+                    active[b] = change[b] > tol if variant_linear else change[b] > 0.0
+        for j in range(n):
+            h_j = h[j]
+            h0_j = h0[j]
+            c = capital[j]
+            for b in range(size):
+                out_contagion_loss[first + b, j] = (h_j[b] - h0_j[b]) * c
+                out_defaulted[first + b, j] = h_j[b] >= 1.0
         for b in range(size):
-            p = first + b
-            for j in range(n):
-                out_contagion_loss[p, j] = (h[j, b] - h0[j, b]) * capital[j]
-                out_defaulted[p, j] = h[j, b] >= 1.0
             most_rounds = max(most_rounds, rounds[b])
             if hit_cap[b]:
                 n_hit_cap += 1

@@ -619,7 +619,7 @@ def test_debtrank_paths_do_not_depend_on_the_batch(linear, capped, dense):
     n_capped = sum(e[3] for e in expected)
     if not dense:
         assert len(set(rounds)) > 3 and 0 < n_capped < n_paths
-    for batch in (1, 7, 32, 64):
+    for batch in (8, 16, 64):
         contagion = np.full((n_paths, n), np.nan)
         defaulted = np.zeros((n_paths, n), dtype=np.bool_)
         most_rounds, n_hit = debtrank_paths_batched(

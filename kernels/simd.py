@@ -1,0 +1,221 @@
+"""Weighted sums over WIDTH paths at once, written as LLVM vector code.
+
+The path-batched kernels (``kernels.distress.debtrank_paths``) hold their state path-minor,
+(n, batch) arrays, and their inner step is one term of a sparse weighted sum applied to a run
+of paths: ``acc[b] += w * rows[r, b]``. Written as a Numba loop over b, LLVM vectorises it
+but keeps ``acc`` in memory: every term loads and stores the partial sums and checks that the
+two rows do not overlap, so a term costs about as much as in scalar code. These intrinsics
+emit the loop over terms themselves, with the partial sums of WIDTH paths as ``<4 x double>``
+values that stay in registers across terms.
+
+Bit for bit the scalar arithmetic: separate ``fmul`` and ``fadd`` without fast-math flags are
+the IEEE operations of ``acc += w * x`` in scalar code (LLVM fuses a multiply-add only under
+the ``contract`` flag, which is never set), and each path's terms are added in the order the
+scalar loop adds them. Callers stay reproducible and keep their Python twins.
+"""
+
+from __future__ import annotations
+
+from llvmlite import ir
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+# Partial sums per weighted sum: a sum's t-th term goes into sum t mod LANES.
+LANES = 4
+# Paths per call: two vectors of four doubles (one AVX2 register each; on SSE-only machines
+# LLVM splits them, with the same results). LANES·WIDTH/4 = 8 vector sums stay in registers.
+WIDTH = 8
+# Whole groups of LANES terms between two checks of ``propagate_row``'s early stop.
+STOP_CHECK = 4
+_VECTOR = 4
+_VECTORS = WIDTH // _VECTOR
+
+_I64 = ir.IntType(64)
+_DOUBLE = ir.DoubleType()
+_VEC = ir.VectorType(_DOUBLE, _VECTOR)
+
+
+def _is_c_array(ty, dtype, ndim):
+    return isinstance(ty, types.Array) and ty.dtype == dtype and ty.ndim == ndim and ty.layout == "C"
+
+
+def _array(context, builder, ty, value):
+    """(data pointer, shape values) of a Numba array argument."""
+    array = context.make_array(ty)(context, builder, value)
+    return array.data, cgutils.unpack_tuple(builder, array.shape, ty.ndim)
+
+
+def _row_vector_pointers(builder, data, row_length, row, col0):
+    """Pointers to the _VECTORS vectors of data[row, col0:col0 + WIDTH] (C order)."""
+    start = builder.add(builder.mul(row, row_length), col0)
+    return [
+        builder.bitcast(builder.gep(data, [builder.add(start, ir.Constant(_I64, v * _VECTOR))]),
+                        _VEC.as_pointer())
+        for v in range(_VECTORS)
+    ]
+
+
+def _splat(builder, value):
+    vector = builder.insert_element(ir.Constant(_VEC, ir.Undefined), value, ir.Constant(ir.IntType(32), 0))
+    mask = ir.Constant(ir.VectorType(ir.IntType(32), _VECTOR), [0] * _VECTOR)
+    return builder.shuffle_vector(vector, ir.Constant(_VEC, ir.Undefined), mask)
+
+
+def _as_i64(builder, value):
+    return builder.sext(value, _I64) if value.type.width < 64 else value
+
+
+def _all_at_least_one(builder, vectors):
+    """i1: every element of the vectors is ≥ 1."""
+    one = ir.Constant(_VEC, [1.0] * _VECTOR)
+    flags = builder.fcmp_ordered(">=", vectors[0], one)
+    for vector in vectors[1:]:
+        flags = builder.and_(flags, builder.fcmp_ordered(">=", vector, one))
+    bits = builder.bitcast(flags, ir.IntType(_VECTOR))
+    return builder.icmp_signed("==", bits, ir.Constant(ir.IntType(_VECTOR), -1))
+
+
+@intrinsic
+def propagate_row(typingctx, out, h, j, start, stop, index, weight, push, col0):
+    """out[j, c] = min(1, h[j, c] + Σ_t weight[t] · push[index[t], c]) for the WIDTH paths
+    c = col0, …, col0 + WIDTH − 1, t in range(start, stop), each path's sum formed as in
+    ``kernels.distress._propagate``'s gather.
+
+    Term t goes into partial sum (t − start) mod LANES; the last (stop − start) mod LANES terms
+    into the first sums; the sums add up as (s0 + s1) + (s2 + s3). Paths already at h ≥ 1
+    on every one of the WIDTH keep h. Every STOP_CHECK groups of LANES terms, if h + the sums
+    so far is ≥ 1 on every path, the rest is skipped and out is 1: rounding is monotone and
+    the terms are ≥ 0 (push ≥ 0, weight ≥ 0), so the full sums would reach 1 too.
+
+    out, h, push : (n, batch) float64, C order, col0 + WIDTH ≤ batch (out may be h);
+    index : (m,) int64; weight : (m,) float64. Nothing is checked.
+    """
+    valid = (
+        _is_c_array(out, types.float64, 2)
+        and _is_c_array(h, types.float64, 2)
+        and _is_c_array(index, types.int64, 1)
+        and _is_c_array(weight, types.float64, 1)
+        and _is_c_array(push, types.float64, 2)
+        and all(isinstance(x, types.Integer) for x in (j, start, stop, col0))
+    )
+    if not valid:
+        return None
+    sig = types.void(out, h, j, start, stop, index, weight, push, col0)
+
+    def codegen(context, builder, signature, args):
+        out_ty, h_ty, _, _, _, index_ty, weight_ty, push_ty, _ = signature.args
+        out_v, h_v, j_v, start_v, stop_v, index_v, weight_v, push_v, col0_v = args
+        out_data, out_shape = _array(context, builder, out_ty, out_v)
+        h_data, h_shape = _array(context, builder, h_ty, h_v)
+        index_data, _ = _array(context, builder, index_ty, index_v)
+        weight_data, _ = _array(context, builder, weight_ty, weight_v)
+        push_data, push_shape = _array(context, builder, push_ty, push_v)
+        j_v, start_v, stop_v, col0_v = (_as_i64(builder, x) for x in (j_v, start_v, stop_v, col0_v))
+        out_pointers = _row_vector_pointers(builder, out_data, out_shape[1], j_v, col0_v)
+        base = [
+            builder.load(p, align=8)
+            for p in _row_vector_pointers(builder, h_data, h_shape[1], j_v, col0_v)
+        ]
+
+        def store_out(vectors):
+            for pointer, vector in zip(out_pointers, vectors):
+                builder.store(vector, pointer, align=8)
+
+        def add_term(term, lane):
+            row = builder.load(builder.gep(index_data, [term]))
+            w = _splat(builder, builder.load(builder.gep(weight_data, [term])))
+            pointers = _row_vector_pointers(builder, push_data, push_shape[1], row, col0_v)
+            for v, pointer in enumerate(pointers):
+                slot = sums[lane * _VECTORS + v]
+                product = builder.fmul(w, builder.load(pointer, align=8))
+                builder.store(builder.fadd(builder.load(slot), product), slot)
+
+        def totals():
+            result = []
+            for v in range(_VECTORS):
+                s = [builder.load(sums[lane * _VECTORS + v]) for lane in range(LANES)]
+                result.append(builder.fadd(base[v], builder.fadd(builder.fadd(s[0], s[1]), builder.fadd(s[2], s[3]))))
+            return result
+
+        # Partial sums in stack slots of vector type: LLVM promotes them to registers.
+        zero = ir.Constant(_VEC, [0.0] * _VECTOR)
+        sums = [cgutils.alloca_once_value(builder, zero) for _ in range(LANES * _VECTORS)]
+        done = builder.append_basic_block("propagate_row.done")
+        with builder.if_then(_all_at_least_one(builder, base), likely=False):
+            store_out(base)
+            builder.branch(done)
+        whole = builder.add(start_v, builder.and_(builder.sub(stop_v, start_v), ir.Constant(_I64, -LANES)))
+        t_slot = cgutils.alloca_once_value(builder, start_v)
+        chunk_head = builder.append_basic_block("propagate_row.chunk_head")
+        chunk_body = builder.append_basic_block("propagate_row.chunk_body")
+        tail = builder.append_basic_block("propagate_row.tail")
+        builder.branch(chunk_head)
+        builder.position_at_end(chunk_head)
+        t = builder.load(t_slot)
+        builder.cbranch(builder.icmp_signed("<", t, whole), chunk_body, tail)
+        builder.position_at_end(chunk_body)
+        chunk_end = builder.add(t, ir.Constant(_I64, LANES * STOP_CHECK))
+        chunk_end = builder.select(builder.icmp_signed("<", chunk_end, whole), chunk_end, whole)
+        with cgutils.for_range_slice(builder, t, chunk_end, ir.Constant(_I64, LANES), inc=True) as (u, _):
+            for lane in range(LANES):
+                add_term(builder.add(u, ir.Constant(_I64, lane)), lane)
+        builder.store(chunk_end, t_slot)
+        with builder.if_then(_all_at_least_one(builder, totals()), likely=False):
+            store_out([ir.Constant(_VEC, [1.0] * _VECTOR)] * _VECTORS)
+            builder.branch(done)
+        builder.branch(chunk_head)
+        builder.position_at_end(tail)
+        for lane in range(LANES - 1):
+            term = builder.add(whole, ir.Constant(_I64, lane))
+            with builder.if_then(builder.icmp_signed("<", term, stop_v)):
+                add_term(term, lane)
+        one = ir.Constant(_VEC, [1.0] * _VECTOR)
+        store_out([builder.select(builder.fcmp_ordered("<", x, one), x, one) for x in totals()])
+        builder.branch(done)
+        builder.position_at_end(done)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@intrinsic
+def scatter_terms(typingctx, sums, start, stop, slot, weight, rows, row, col0):
+    """sums[slot[k], col0:col0 + WIDTH] += weight[k] · rows[row, col0:col0 + WIDTH] for k in
+    range(start, stop), in that order.
+
+    sums : (s, batch) float64, C order; slot : (m,) int64; weight : (m,) float64;
+    rows : (n, batch) float64, C order, col0 + WIDTH ≤ batch. Nothing is checked.
+    """
+    valid = (
+        _is_c_array(sums, types.float64, 2)
+        and _is_c_array(slot, types.int64, 1)
+        and _is_c_array(weight, types.float64, 1)
+        and _is_c_array(rows, types.float64, 2)
+        and all(isinstance(x, types.Integer) for x in (start, stop, row, col0))
+    )
+    if not valid:
+        return None
+    sig = types.void(sums, start, stop, slot, weight, rows, row, col0)
+
+    def codegen(context, builder, signature, args):
+        sums_ty, _, _, slot_ty, weight_ty, rows_ty, _, _ = signature.args
+        sums_v, start_v, stop_v, slot_v, weight_v, rows_v, row_v, col0_v = args
+        sums_data, sums_shape = _array(context, builder, sums_ty, sums_v)
+        slot_data, _ = _array(context, builder, slot_ty, slot_v)
+        weight_data, _ = _array(context, builder, weight_ty, weight_v)
+        rows_data, rows_shape = _array(context, builder, rows_ty, rows_v)
+        col0_v = _as_i64(builder, col0_v)
+        source = _row_vector_pointers(builder, rows_data, rows_shape[1], _as_i64(builder, row_v), col0_v)
+        pushed = [builder.load(pointer, align=8) for pointer in source]
+        with cgutils.for_range(builder, builder.sub(_as_i64(builder, stop_v), _as_i64(builder, start_v))) as loop:
+            k = builder.add(_as_i64(builder, start_v), loop.index)
+            target = builder.load(builder.gep(slot_data, [k]))
+            w = _splat(builder, builder.load(builder.gep(weight_data, [k])))
+            for pointer, value in zip(
+                _row_vector_pointers(builder, sums_data, sums_shape[1], target, col0_v), pushed
+            ):
+                builder.store(builder.fadd(builder.load(pointer, align=8), builder.fmul(w, value)), pointer, align=8)
+        return context.get_dummy_value()
+
+    return sig, codegen
