@@ -555,7 +555,7 @@ def debtrank_paths_batched(
     weight = np.empty(owe_creditor.shape[0])
     impact_weights(capital, owe_indptr, owe_creditor, owe_amount, capped, weight)
     by_indptr, by_debtor, by_weight, slot = creditor_major_weights(owe_indptr, owe_creditor, weight)
-    h0 = np.empty((n, batch))
+    h0 = np.empty((batch, n))  # path-major: filled and read along the loss rows
     h = np.empty((n, batch))
     push = np.empty((n, batch))
     new_h = np.empty((n, batch))
@@ -566,6 +566,7 @@ def debtrank_paths_batched(
     rounds = np.empty(batch, dtype=np.int64)
     hit_cap = np.empty(batch, dtype=np.bool_)
     change = np.empty(batch)
+    undistressed = np.empty(batch, dtype=np.int64)  # single pass: nodes still Undistressed
     most_rounds = 0
     n_hit_cap = 0
     for first in range(0, n_paths, batch):
@@ -574,30 +575,30 @@ def debtrank_paths_batched(
             active[b] = False
             rounds[b] = 0
             hit_cap[b] = False
-        # h(0), transposed into the batch; empty slots start (and stay) at 0, inactive.
-        # Linear: h(−1) = 0, the first round passes on the whole first-round distress.
-        for j in range(n):
-            h_j = h[j]
-            h0_j = h0[j]
-            push_j = push[j]
-            state_j = state[j]
-            c = capital[j]
-            for b in range(size):
-                x = min(1.0, max(0.0, first_round_loss[first + b, j] / c))
-                h_j[b] = x
-                h0_j[b] = x
-                push_j[b] = x
-                state_j[b] = DISTRESSED if x > 0.0 else UNDISTRESSED
-            for b in range(size, batch):
-                h_j[b] = 0.0
-                h0_j[b] = 0.0
-                push_j[b] = 0.0
-                state_j[b] = UNDISTRESSED
+        # h(0) along each path's row (contiguous, so the divisions vectorise), then
+        # transposed into the batch; empty slots start (and stay) at 0, inactive.
         for b in range(size):
+            loss_b = first_round_loss[first + b]
+            h0_b = h0[b]
             for j in range(n):
-                if h[j, b] > 0.0:
-                    active[b] = True
-                    break
+                h0_b[j] = min(1.0, max(0.0, loss_b[j] / capital[j]))
+        for b in range(size, batch):
+            h0[b, :] = 0.0
+        # Linear: h(−1) = 0, the first round passes on the whole first-round distress. Path
+        # by path: reading down a column of h0 (rows 8n bytes apart) would alias in the
+        # store buffer with the writes.
+        for b in range(batch):
+            h0_b = h0[b]
+            count = 0
+            for j in range(n):
+                x = h0_b[j]
+                h[j, b] = x
+                push[j, b] = x
+                distressed = x > 0.0
+                state[j, b] = DISTRESSED if distressed else UNDISTRESSED
+                count += not distressed
+            undistressed[b] = count
+            active[b] = count < n
         while True:
             # Each path's own loop head: stop at its round bound while still active.
             running = False
@@ -651,10 +652,12 @@ def debtrank_paths_batched(
                 gather_work,
                 incoming,
             )
+            some_undistressed = False
             for b in range(batch):
                 # Linear: each path's largest increase; single pass: 1.0 if some node turned
-                # Distressed on the path.
+                # Distressed on the path (none can once no node is Undistressed).
                 change[b] = 0.0
+                some_undistressed |= active[b] and undistressed[b] > 0
             for j in range(n):
                 h_j = h[j]
                 push_j = push[j]
@@ -668,22 +671,23 @@ def debtrank_paths_batched(
                             push_j[b] = increase
                             h_j[b] = new_j[b]
                             change[b] = max(change[b], increase)
-                else:
+                elif some_undistressed:
                     for b in range(batch):
                         if active[b] and state_j[b] == UNDISTRESSED and h_j[b] > 0.0:
                             state_j[b] = DISTRESSED
+                            undistressed[b] -= 1
                             change[b] = 1.0
             for b in range(batch):
                 if active[b]:
                     rounds[b] += 1
                     active[b] = change[b] > tol if variant_linear else change[b] > 0.0
-        for j in range(n):
-            h_j = h[j]
-            h0_j = h0[j]
-            c = capital[j]
-            for b in range(size):
-                out_contagion_loss[first + b, j] = (h_j[b] - h0_j[b]) * c
-                out_defaulted[first + b, j] = h_j[b] >= 1.0
+        for b in range(size):
+            h0_b = h0[b]
+            loss_b = out_contagion_loss[first + b]
+            defaulted_b = out_defaulted[first + b]
+            for j in range(n):
+                loss_b[j] = (h[j, b] - h0_b[j]) * capital[j]
+                defaulted_b[j] = h[j, b] >= 1.0
         for b in range(size):
             most_rounds = max(most_rounds, rounds[b])
             if hit_cap[b]:
