@@ -466,6 +466,8 @@ def debtrank(
 # groups one after the other inside each creditor's gather; they are no faster at a few
 # hundred institutions, and a batch runs as many rounds as its slowest path.
 PATH_BATCH = WIDTH
+
+
 @jit
 def _propagate_batch(
     owe_indptr,
@@ -522,7 +524,9 @@ def _propagate_batch(
         return
     for j in range(n):
         for col0 in range(0, batch, WIDTH):
-            propagate_row(out, h, j, by_indptr[j], by_indptr[j + 1], by_debtor, by_weight, push, col0)
+            propagate_row(
+                out, h, j, by_indptr[j], by_indptr[j + 1], by_debtor, by_weight, push, col0
+            )
 
 
 @jit
@@ -556,6 +560,7 @@ def debtrank_paths_batched(
     impact_weights(capital, owe_indptr, owe_creditor, owe_amount, capped, weight)
     by_indptr, by_debtor, by_weight, slot = creditor_major_weights(owe_indptr, owe_creditor, weight)
     h0 = np.empty((batch, n))  # path-major: filled and read along the loss rows
+    h_rows = np.empty((batch, n))  # h, path-major, for the outputs
     h = np.empty((n, batch))
     push = np.empty((n, batch))
     new_h = np.empty((n, batch))
@@ -681,13 +686,18 @@ def debtrank_paths_batched(
                 if active[b]:
                     rounds[b] += 1
                     active[b] = change[b] > tol if variant_linear else change[b] > 0.0
+        # Back to path-major through a transposed copy, then along each output row.
+        for j in range(n):
+            for b in range(batch):
+                h_rows[b, j] = h[j, b]
         for b in range(size):
+            h_b = h_rows[b]
             h0_b = h0[b]
             loss_b = out_contagion_loss[first + b]
             defaulted_b = out_defaulted[first + b]
             for j in range(n):
-                loss_b[j] = (h[j, b] - h0_b[j]) * capital[j]
-                defaulted_b[j] = h[j, b] >= 1.0
+                loss_b[j] = (h_b[j] - h0_b[j]) * capital[j]
+                defaulted_b[j] = h_b[j] >= 1.0
         for b in range(size):
             most_rounds = max(most_rounds, rounds[b])
             if hit_cap[b]:

@@ -37,7 +37,9 @@ _VEC = ir.VectorType(_DOUBLE, _VECTOR)
 
 
 def _is_c_array(ty, dtype, ndim):
-    return isinstance(ty, types.Array) and ty.dtype == dtype and ty.ndim == ndim and ty.layout == "C"
+    return (
+        isinstance(ty, types.Array) and ty.dtype == dtype and ty.ndim == ndim and ty.layout == "C"
+    )
 
 
 def _array(context, builder, ty, value):
@@ -50,14 +52,18 @@ def _row_vector_pointers(builder, data, row_length, row, col0):
     """Pointers to the _VECTORS vectors of data[row, col0:col0 + WIDTH] (C order)."""
     start = builder.add(builder.mul(row, row_length), col0)
     return [
-        builder.bitcast(builder.gep(data, [builder.add(start, ir.Constant(_I64, v * _VECTOR))]),
-                        _VEC.as_pointer())
+        builder.bitcast(
+            builder.gep(data, [builder.add(start, ir.Constant(_I64, v * _VECTOR))]),
+            _VEC.as_pointer(),
+        )
         for v in range(_VECTORS)
     ]
 
 
 def _splat(builder, value):
-    vector = builder.insert_element(ir.Constant(_VEC, ir.Undefined), value, ir.Constant(ir.IntType(32), 0))
+    vector = builder.insert_element(
+        ir.Constant(_VEC, ir.Undefined), value, ir.Constant(ir.IntType(32), 0)
+    )
     mask = ir.Constant(ir.VectorType(ir.IntType(32), _VECTOR), [0] * _VECTOR)
     return builder.shuffle_vector(vector, ir.Constant(_VEC, ir.Undefined), mask)
 
@@ -119,7 +125,7 @@ def propagate_row(typingctx, out, h, j, start, stop, index, weight, push, col0):
         ]
 
         def store_out(vectors):
-            for pointer, vector in zip(out_pointers, vectors):
+            for pointer, vector in zip(out_pointers, vectors, strict=True):
                 builder.store(vector, pointer, align=8)
 
         def add_term(term, lane):
@@ -135,7 +141,11 @@ def propagate_row(typingctx, out, h, j, start, stop, index, weight, push, col0):
             result = []
             for v in range(_VECTORS):
                 s = [builder.load(sums[lane * _VECTORS + v]) for lane in range(LANES)]
-                result.append(builder.fadd(base[v], builder.fadd(builder.fadd(s[0], s[1]), builder.fadd(s[2], s[3]))))
+                result.append(
+                    builder.fadd(
+                        base[v], builder.fadd(builder.fadd(s[0], s[1]), builder.fadd(s[2], s[3]))
+                    )
+                )
             return result
 
         # Partial sums in stack slots of vector type: LLVM promotes them to registers.
@@ -145,7 +155,9 @@ def propagate_row(typingctx, out, h, j, start, stop, index, weight, push, col0):
         with builder.if_then(_all_at_least_one(builder, base), likely=False):
             store_out(base)
             builder.branch(done)
-        whole = builder.add(start_v, builder.and_(builder.sub(stop_v, start_v), ir.Constant(_I64, -LANES)))
+        whole = builder.add(
+            start_v, builder.and_(builder.sub(stop_v, start_v), ir.Constant(_I64, -LANES))
+        )
         t_slot = cgutils.alloca_once_value(builder, start_v)
         chunk_head = builder.append_basic_block("propagate_row.chunk_head")
         chunk_body = builder.append_basic_block("propagate_row.chunk_body")
@@ -157,7 +169,10 @@ def propagate_row(typingctx, out, h, j, start, stop, index, weight, push, col0):
         builder.position_at_end(chunk_body)
         chunk_end = builder.add(t, ir.Constant(_I64, LANES * STOP_CHECK))
         chunk_end = builder.select(builder.icmp_signed("<", chunk_end, whole), chunk_end, whole)
-        with cgutils.for_range_slice(builder, t, chunk_end, ir.Constant(_I64, LANES), inc=True) as (u, _):
+        with cgutils.for_range_slice(builder, t, chunk_end, ir.Constant(_I64, LANES), inc=True) as (
+            u,
+            _,
+        ):
             for lane in range(LANES):
                 add_term(builder.add(u, ir.Constant(_I64, lane)), lane)
         builder.store(chunk_end, t_slot)
@@ -206,16 +221,26 @@ def scatter_terms(typingctx, sums, start, stop, slot, weight, rows, row, col0):
         weight_data, _ = _array(context, builder, weight_ty, weight_v)
         rows_data, rows_shape = _array(context, builder, rows_ty, rows_v)
         col0_v = _as_i64(builder, col0_v)
-        source = _row_vector_pointers(builder, rows_data, rows_shape[1], _as_i64(builder, row_v), col0_v)
+        source = _row_vector_pointers(
+            builder, rows_data, rows_shape[1], _as_i64(builder, row_v), col0_v
+        )
         pushed = [builder.load(pointer, align=8) for pointer in source]
-        with cgutils.for_range(builder, builder.sub(_as_i64(builder, stop_v), _as_i64(builder, start_v))) as loop:
+        with cgutils.for_range(
+            builder, builder.sub(_as_i64(builder, stop_v), _as_i64(builder, start_v))
+        ) as loop:
             k = builder.add(_as_i64(builder, start_v), loop.index)
             target = builder.load(builder.gep(slot_data, [k]))
             w = _splat(builder, builder.load(builder.gep(weight_data, [k])))
             for pointer, value in zip(
-                _row_vector_pointers(builder, sums_data, sums_shape[1], target, col0_v), pushed
+                _row_vector_pointers(builder, sums_data, sums_shape[1], target, col0_v),
+                pushed,
+                strict=True,
             ):
-                builder.store(builder.fadd(builder.load(pointer, align=8), builder.fmul(w, value)), pointer, align=8)
+                builder.store(
+                    builder.fadd(builder.load(pointer, align=8), builder.fmul(w, value)),
+                    pointer,
+                    align=8,
+                )
         return context.get_dummy_value()
 
     return sig, codegen

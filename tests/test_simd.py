@@ -1,0 +1,95 @@
+"""The vector intrinsics of kernels/simd.py against scalar Python, bit for bit."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from kernels._jit import jit
+from kernels.simd import LANES, STOP_CHECK, WIDTH, propagate_row, scatter_terms
+
+
+@jit
+def _propagate_rows(out, h, by_indptr, index, weight, push):
+    for j in range(h.shape[0]):
+        for col0 in range(0, h.shape[1], WIDTH):
+            propagate_row(out, h, j, by_indptr[j], by_indptr[j + 1], index, weight, push, col0)
+
+
+@jit
+def _scatter(sums, start, stop, slot, weight, rows, row, col0):
+    scatter_terms(sums, start, stop, slot, weight, rows, row, col0)
+
+
+def propagate_row_twin(h_j, start, stop, index, weight, push):
+    """One row, path by path, as kernels.distress._propagate's gather adds it up."""
+    out = np.empty_like(h_j)
+    for b in range(h_j.shape[0]):
+        sums = [0.0] * LANES
+        for t in range(start, stop):
+            # The last (stop − start) mod LANES terms go to the first sums, as the others.
+            sums[(t - start) % LANES] += float(weight[t]) * float(push[index[t], b])
+        total = (sums[0] + sums[1]) + (sums[2] + sums[3])
+        out[b] = min(1.0, h_j[b] + total)
+    return out
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_propagate_row_matches_scalar_sums(seed):
+    rng = np.random.default_rng(seed)
+    n, batch = 60, 2 * WIDTH
+    # Row lengths 0 … 41 cover every remainder mod LANES and several early-stop checks.
+    lengths = rng.integers(0, 42, n)
+    lengths[:5] = [0, 1, 2, 3, 4]
+    by_indptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    index = rng.integers(0, n, by_indptr[-1]).astype(np.int64)
+    weight = rng.uniform(0.0, 0.2, by_indptr[-1])
+    push = np.where(rng.random((n, batch)) < 0.3, 0.0, rng.uniform(0.0, 1.0, (n, batch)))
+    h = rng.uniform(0.0, 1.0, (n, batch))
+    h[7] = 1.0  # saturated on every path: kept as is
+    h[8, :WIDTH] = 1.0  # saturated on the first group only
+    out = np.full_like(h, np.nan)
+    _propagate_rows(out, h, by_indptr, index, weight, push)
+    for j in range(n):
+        expected = propagate_row_twin(h[j], by_indptr[j], by_indptr[j + 1], index, weight, push)
+        np.testing.assert_array_equal(out[j], expected)
+    assert (out == 1.0).any() and (out < 1.0).any()
+
+
+def test_propagate_row_stops_early_once_every_path_reaches_one():
+    # Rows 0 and 1: the first STOP_CHECK groups of terms take every path past 1; the terms
+    # after them read row 2, whose pushes are negative (outside the kernels' contract, on
+    # purpose): added, they would pull the sums below 0. Then the same with one path short
+    # of 1 at the check: nothing stops, on any path of the group.
+    head = STOP_CHECK * LANES
+    length = 3 * head
+    by_indptr = np.array([0, length, 2 * length, 2 * length], dtype=np.int64)
+    index = np.tile(np.where(np.arange(length) < head, 0, 2), 2).astype(np.int64)
+    weight = np.full(2 * length, 0.5)
+    push = np.ones((3, WIDTH))
+    push[2] = -100.0
+    h = np.zeros((3, WIDTH))
+    h[2] = 0.5
+    one_path_short = push.copy()
+    out = np.empty_like(h)
+    _propagate_rows(out, h, by_indptr, index, weight, push)
+    np.testing.assert_array_equal(out[:2], 1.0)
+    np.testing.assert_array_equal(out[2], 0.5)
+    # One path whose head pushes 0: no early stop on rows 0 and 1, every term counts.
+    one_path_short[0, 3] = 0.0
+    _propagate_rows(out, h, by_indptr, index, weight, one_path_short)
+    assert out[1, 3] < 0.0 and (np.delete(out[1], 3) < 0.0).all()
+
+
+def test_scatter_terms_matches_scalar_updates():
+    rng = np.random.default_rng(5)
+    rows = rng.uniform(0.0, 1.0, (6, 2 * WIDTH))
+    sums = rng.uniform(0.0, 1.0, (9, 2 * WIDTH))
+    slot = rng.integers(0, 9, 30).astype(np.int64)
+    weight = rng.uniform(0.0, 1.0, 30)
+    expected = sums.copy()
+    for k in range(3, 27):
+        for b in range(WIDTH, 2 * WIDTH):
+            expected[slot[k], b] += weight[k] * rows[4, b]
+    _scatter(sums, 3, 27, slot, weight, rows, 4, WIDTH)
+    np.testing.assert_array_equal(sums, expected)
