@@ -105,7 +105,7 @@ def _ahead(i, senior_external, external_liabilities):
     return external_liabilities[i] if senior_external else 0.0
 
 
-# GMRES on the default set's linear system (see ``_solve_round``). The systems are I − M with
+# GMRES on the default set's linear system (see ``_round``). The systems are I − M with
 # M ≥ 0 and column sums at most β: on these networks one Perron eigenvalue (up to about β)
 # and the others clustered near 0, so GMRES, which removes an outlier in one step, converges
 # in 10–20 matrix-vector products where a stationary iteration (Jacobi, Gauss–Seidel,
@@ -115,103 +115,182 @@ GMRES_TIGHT = 1e-15  # a cycle stops once its residual estimate is below this ×
 GMRES_ACCEPT = 1e-14  # the solution is accepted once the recomputed residual is below this × ‖b‖₂
 GMRES_CYCLES = 6  # restarts allowed; reached only by (nearly) singular systems
 
+# Screening (``_screen``): a round that only has to tell who defaults next is solved just
+# accurately enough to decide every solvency test with a proven error bound.
+SCREEN_FIRST = 1e-5  # first residual target of a screening solve, × ‖b‖₂
+# Solvency margins within this × (e_i + a_i + p̄_i) of 0 are left to the accurate solve:
+# covers the rounding of the sums of claims (about degree × 2⁻⁵³ relative), with room to spare.
+SCREEN_ROUNDING = 1e-12
+# Screening needs κ ≥ ‖M‖₁ below 1 (the error bound is a residual / (1 − κ)); above this κ
+# (β = 1 with an institution without external debt gives κ = 1) it is not tried.
+SCREEN_CONTRACTION = 0.99
+# Products over D × D a screened round saves against an accurate solve, roughly: a round is
+# screened only if that many products cost more than a test of the outsiders, one pass over
+# the claims between D and the outsiders (so not when D is a handful of institutions).
+SCREEN_SAVES = 8
+
+# Indices into the claims are unsigned in the inner loops: Numba wraps negative indices
+# around, a compare and a select per access, which in the gathers of a matrix-vector product
+# cost as much as the rest of the work.
+_ONE = np.uint64(1)
+_TWO = np.uint64(2)
+_THREE = np.uint64(3)
+_FOUR = np.uint64(4)
+
+
+@jit
+def creditor_major(owe_indptr, owe_creditor, owe_amount, pool, beta):
+    """The claims as the rounds use them, built once per block: a tuple ``claims`` =
+    (owe_indptr, to_creditor, owe_amount, by_indptr, by_debtor, by_amount, by_coef, scale,
+    reach).
+
+    For creditor i and t in ``by_indptr[i]:by_indptr[i + 1]``: debtor ``by_debtor[t]`` = j,
+    ascending (so sums over a creditor's debtors run in the order of ``network_totals``),
+    ``by_amount[t]`` = L_ji and ``by_coef[t]`` = L_ji · scale_j, the entry of M in payment
+    space, with ``scale[j]`` = β / w_j (w = p̄ pari passu, l̄ senior, passed as ``pool``).
+    Debtors are uint32 and so is ``to_creditor``, a copy of ``owe_creditor`` (see _ONE).
+
+    ``reach[i]`` = max_j L_ji / w_j, the most i's receipts move per unit of one debtor's
+    payment, for the error bounds of ``_screen``.
+    """
+    n = owe_indptr.shape[0] - 1
+    m = owe_creditor.shape[0]
+    by_indptr = row_pointers(owe_creditor, n)
+    fill = by_indptr[:n].copy()
+    by_debtor = np.empty(m, dtype=np.uint32)
+    by_amount = np.empty(m)
+    by_coef = np.empty(m)
+    scale = np.empty(n)
+    reach = np.zeros(n)
+    to_creditor = np.empty(m, dtype=np.uint32)
+    for j in range(n):
+        # A debtor's pool is at least what it owes, so 0 only if its claims are all 0.
+        inverse = 1.0 / pool[j] if pool[j] > 0.0 else 0.0
+        scale[j] = beta * inverse
+        for t in range(owe_indptr[j], owe_indptr[j + 1]):
+            c = owe_creditor[t]
+            to_creditor[t] = c
+            s = fill[c]
+            fill[c] += 1
+            by_debtor[s] = j
+            by_amount[s] = owe_amount[t]
+            by_coef[s] = owe_amount[t] * scale[j]
+            reach[c] = max(reach[c], owe_amount[t] * inverse)
+    return (
+        owe_indptr,
+        to_creditor,
+        owe_amount,
+        by_indptr,
+        by_debtor,
+        by_amount,
+        by_coef,
+        scale,
+        reach,
+    )
+
+
+@jit
+def contraction(obligations, interbank_liabilities, beta, senior_external):
+    """κ = β max_j l̄_j / w_j ≥ ‖M‖₁ for every default set: column j of M holds β L_ji / w_j
+    over some of j's creditors, which sum to at most β l̄_j / w_j."""
+    kappa = 0.0
+    for j in range(obligations.shape[0]):
+        pool = _pool(j, senior_external, obligations, interbank_liabilities)
+        if pool > 0.0:
+            kappa = max(kappa, interbank_liabilities[j] / pool)
+    return beta * kappa
+
 
 @jit
 def clearing_workspace(n, n_claims):
     """Scratch for ``_clear`` on a network of n institutions and n_claims listed claims,
     allocated once per block so that clearing a path allocates nothing.
 
-    real: φ (paid), unpaid, and per local index b before the max, the iterate, the right-hand
-    side; index: D ascending, local index of each institution, row pointers of D × D, the
-    institution of each local index; flags: in D, in J; then D × D by creditor (columns and
-    entries of M), the Krylov basis, the Hessenberg matrix and the rotations.
+    real: per institution φ (paid) and the unpaid claims; per local index b (rhs), the
+    iterate x and the value rhs + (M x)_a; per institution 1 − φ in D, 0 outside
+    (``_unpaid_outside``). index: D ascending, the local index of each institution (−1
+    outside the system), row pointers of D × D, the institution of each local index. flags:
+    in D; in J (per local index); sure to default (``_screen``). Then D × D by creditor
+    (columns, entries of M, claims), the Krylov basis, the Hessenberg matrix and the
+    rotations.
     """
-    real = np.empty((5, n))
+    real = np.empty((6, n))
     index = np.empty((4, n + 1), dtype=np.int64)
-    flags = np.empty((2, n), dtype=np.bool_)
-    sub_col = np.empty(n_claims, dtype=np.int64)
+    flags = np.empty((3, n), dtype=np.bool_)
+    sub_col = np.empty(n_claims, dtype=np.uint32)
     sub_coef = np.empty(n_claims)
+    sub_amount = np.empty(n_claims)
     basis = np.empty((KRYLOV + 1, n))
     hessenberg = np.empty((KRYLOV + 1, KRYLOV))
     small = np.empty((3, KRYLOV + 1))
-    return real, index, flags, sub_col, sub_coef, basis, hessenberg, small
+    return real, index, flags, sub_col, sub_coef, sub_amount, basis, hessenberg, small
 
 
 @jit
-def creditor_major(owe_indptr, owe_creditor, owe_amount, pool, beta):
-    """The claims by creditor, for the gathers of ``_solve_round``.
+def _row_sum(start, stop, sub_col, sub_coef, v):
+    """Σ_t sub_coef[t] v[sub_col[t]] for t in start:stop (uint64), term t into partial sum
+    (t − start) mod 4.
 
-    For creditor i and k in ``by_indptr[i]:by_indptr[i + 1]``: debtor ``by_debtor[k]`` = j,
-    ascending (so sums over a creditor's debtors run in the order the debtor-major scatter
-    used), ``by_amount[k]`` = L_ji and ``by_coef[k]`` = β L_ji / w_j, the entry of M in
-    payment space (w = p̄ pari passu, l̄ senior, passed as ``pool``).
+    Four partial sums: one sum is bound by the latency of the additions, four keep the loads
+    busy (the order of the sums is fixed, so results stay reproducible).
     """
-    n = owe_indptr.shape[0] - 1
-    m = owe_creditor.shape[0]
-    by_indptr = row_pointers(owe_creditor, n)
-    fill = by_indptr[:n].copy()
-    by_debtor = np.empty(m, dtype=np.int64)
-    by_amount = np.empty(m)
-    by_coef = np.empty(m)
-    for j in range(n):
-        # A debtor's pool is at least what it owes, so 0 only if its claims are all 0.
-        scale = beta / pool[j] if pool[j] > 0.0 else 0.0
-        for k in range(owe_indptr[j], owe_indptr[j + 1]):
-            c = owe_creditor[k]
-            t = fill[c]
-            fill[c] += 1
-            by_debtor[t] = j
-            by_amount[t] = owe_amount[k]
-            by_coef[t] = owe_amount[k] * scale
-    return by_indptr, by_debtor, by_amount, by_coef
+    acc0 = 0.0
+    acc1 = 0.0
+    acc2 = 0.0
+    acc3 = 0.0
+    t = start
+    while t + _FOUR <= stop:
+        acc0 += sub_coef[t] * v[sub_col[t]]
+        acc1 += sub_coef[t + _ONE] * v[sub_col[t + _ONE]]
+        acc2 += sub_coef[t + _TWO] * v[sub_col[t + _TWO]]
+        acc3 += sub_coef[t + _THREE] * v[sub_col[t + _THREE]]
+        t += _FOUR
+    while t < stop:
+        acc0 += sub_coef[t] * v[sub_col[t]]
+        t += _ONE
+    return (acc0 + acc1) + (acc2 + acc3)
 
 
 @jit
 def _apply(k, row_ptr, sub_col, sub_coef, active, v, out):
-    """out = (I − M) v on the active rows, out = v on the others (where v is 0).
-
-    Four partial sums per row: one sum is bound by the latency of the additions, four keep
-    the loads busy (the order of the sums is fixed, so results stay reproducible).
-    """
+    """out = (I − M) v on the active rows, out = v on the others (where v is 0)."""
     for a in range(k):
         if active[a]:
-            acc0 = 0.0
-            acc1 = 0.0
-            acc2 = 0.0
-            acc3 = 0.0
-            t = row_ptr[a]
-            end = row_ptr[a + 1]
-            while t + 4 <= end:
-                acc0 += sub_coef[t] * v[sub_col[t]]
-                acc1 += sub_coef[t + 1] * v[sub_col[t + 1]]
-                acc2 += sub_coef[t + 2] * v[sub_col[t + 2]]
-                acc3 += sub_coef[t + 3] * v[sub_col[t + 3]]
-                t += 4
-            while t < end:
-                acc0 += sub_coef[t] * v[sub_col[t]]
-                t += 1
-            out[a] = v[a] - ((acc0 + acc1) + (acc2 + acc3))
+            start = np.uint64(row_ptr[a])
+            stop = np.uint64(row_ptr[a + 1])
+            out[a] = v[a] - _row_sum(start, stop, sub_col, sub_coef, v)
         else:
             out[a] = v[a]
 
 
 @jit
+def _residual(k, row_ptr, sub_col, sub_coef, rhs, active, x, value, r):
+    """value = rhs + M x on every row, r = value − x (the residual of (I − M) x = rhs) on
+    the active rows and 0 on the others; returns ‖r‖₂. One matrix-vector product."""
+    for a in range(k):
+        start = np.uint64(row_ptr[a])
+        stop = np.uint64(row_ptr[a + 1])
+        value[a] = rhs[a] + _row_sum(start, stop, sub_col, sub_coef, x)
+        r[a] = value[a] - x[a] if active[a] else 0.0
+    return _norm(k, r)
+
+
+@jit
 def _dot(k, u, v):
-    """Σ u_a v_a over the first k entries, with four partial sums as in ``_apply``."""
+    """Σ u_a v_a over the first k entries, with four partial sums as in ``_row_sum``."""
     acc0 = 0.0
     acc1 = 0.0
     acc2 = 0.0
     acc3 = 0.0
-    a = 0
-    while a + 4 <= k:
+    quads = k // 4
+    for q in range(quads):
+        a = 4 * q
         acc0 += u[a] * v[a]
         acc1 += u[a + 1] * v[a + 1]
         acc2 += u[a + 2] * v[a + 2]
         acc3 += u[a + 3] * v[a + 3]
-        a += 4
-    while a < k:
+    for a in range(4 * quads, k):
         acc0 += u[a] * v[a]
-        a += 1
     return (acc0 + acc1) + (acc2 + acc3)
 
 
@@ -221,79 +300,571 @@ def _norm(k, v):
 
 
 @jit
-def _gmres(k, row_ptr, sub_col, sub_coef, active, b, x, basis, hessenberg, small):
-    """Solve (I − M) x = b on the first k entries by restarted GMRES, from x as given.
+def _active_norm(k, rhs, active):
+    """‖b‖₂ of the system on J: rhs on the active rows, 0 on the others."""
+    acc = 0.0
+    for a in range(k):
+        if active[a]:
+            acc += rhs[a] * rhs[a]
+    return np.sqrt(acc)
 
-    b and x are 0 off the active rows and stay so (the operator is the identity there).
-    Arnoldi by modified Gram–Schmidt, Givens rotations on the Hessenberg matrix. Each cycle
-    runs until its residual estimate is below GMRES_TIGHT·‖b‖; the cycle's update is then
-    checked against the recomputed residual, restarting (from the better x) while that is
-    above GMRES_ACCEPT·‖b‖, at most GMRES_CYCLES times. Sequential and in a fixed order, so
-    the result is bit-for-bit reproducible. Returns the matrix-vector products done.
+
+@jit
+def _cycle(k, row_ptr, sub_col, sub_coef, active, x, r_norm, stop, basis, hessenberg, small):
+    """One GMRES cycle for (I − M) x = b on the active rows, from the residual of x in
+    ``basis[0]`` (‖·‖₂ = r_norm > 0): Arnoldi by modified Gram–Schmidt and Givens rotations
+    until the residual estimate is at most ``stop`` (or KRYLOV vectors), then x += V y.
+
+    Vectors are 0 off the active rows and stay so (the operator is the identity there).
+    Sequential and in a fixed order, so bit-for-bit reproducible. Returns the products done.
     """
     cosine = small[0]
     sine = small[1]
     g = small[2]
-    products = 0
-    b_norm = _norm(k, b)
-    if b_norm == 0.0:
-        for a in range(k):
-            x[a] = 0.0
-        return products
-    for _ in range(GMRES_CYCLES):
-        r = basis[0]
-        _apply(k, row_ptr, sub_col, sub_coef, active, x, r)
-        products += 1
-        for a in range(k):
-            r[a] = b[a] - r[a]
-        r_norm = _norm(k, r)
-        if r_norm <= GMRES_ACCEPT * b_norm:
-            break
-        inverse = 1.0 / r_norm
-        for a in range(k):
-            r[a] *= inverse
-        g[0] = r_norm
-        last = 0
-        for j in range(KRYLOV):
-            w = basis[j + 1]
-            _apply(k, row_ptr, sub_col, sub_coef, active, basis[j], w)
-            products += 1
-            for i in range(j + 1):
-                v = basis[i]
-                h = _dot(k, w, v)
-                hessenberg[i, j] = h
-                for a in range(k):
-                    w[a] -= h * v[a]
-            h_next = _norm(k, w)
-            for i in range(j):
-                upper = hessenberg[i, j]
-                lower = hessenberg[i + 1, j]
-                hessenberg[i, j] = cosine[i] * upper + sine[i] * lower
-                hessenberg[i + 1, j] = -sine[i] * upper + cosine[i] * lower
-            diagonal = np.hypot(hessenberg[j, j], h_next)
-            cosine[j] = hessenberg[j, j] / diagonal
-            sine[j] = h_next / diagonal
-            hessenberg[j, j] = diagonal
-            g[j + 1] = -sine[j] * g[j]
-            g[j] *= cosine[j]
-            last = j
-            if abs(g[j + 1]) <= GMRES_TIGHT * b_norm or h_next == 0.0:
-                break
-            inverse = 1.0 / h_next
-            for a in range(k):
-                w[a] *= inverse
-        # Back substitution for the coefficients (into g), then x += V y.
-        for i in range(last, -1, -1):
-            acc = g[i]
-            for c in range(i + 1, last + 1):
-                acc -= hessenberg[i, c] * g[c]
-            g[i] = acc / hessenberg[i, i]
-        for i in range(last + 1):
+    r = basis[0]
+    inverse = 1.0 / r_norm
+    for a in range(k):
+        r[a] *= inverse
+    g[0] = r_norm
+    last = 0
+    for j in range(KRYLOV):
+        w = basis[j + 1]
+        _apply(k, row_ptr, sub_col, sub_coef, active, basis[j], w)
+        for i in range(j + 1):
             v = basis[i]
-            y = g[i]
+            h = _dot(k, w, v)
+            hessenberg[i, j] = h
             for a in range(k):
-                x[a] += y * v[a]
-    return products
+                w[a] -= h * v[a]
+        h_next = _norm(k, w)
+        for i in range(j):
+            upper = hessenberg[i, j]
+            lower = hessenberg[i + 1, j]
+            hessenberg[i, j] = cosine[i] * upper + sine[i] * lower
+            hessenberg[i + 1, j] = -sine[i] * upper + cosine[i] * lower
+        diagonal = np.hypot(hessenberg[j, j], h_next)
+        cosine[j] = hessenberg[j, j] / diagonal
+        sine[j] = h_next / diagonal
+        hessenberg[j, j] = diagonal
+        g[j + 1] = -sine[j] * g[j]
+        g[j] *= cosine[j]
+        last = j
+        if abs(g[j + 1]) <= stop or h_next == 0.0:
+            break
+        inverse = 1.0 / h_next
+        for a in range(k):
+            w[a] *= inverse
+    # Back substitution for the coefficients (into g), then x += V y.
+    for i in range(last, -1, -1):
+        acc = g[i]
+        for c in range(i + 1, last + 1):
+            acc -= hessenberg[i, c] * g[c]
+        g[i] = acc / hessenberg[i, i]
+    for i in range(last + 1):
+        v = basis[i]
+        y = g[i]
+        for a in range(k):
+            x[a] += y * v[a]
+    return last + 1
+
+
+@jit
+def _solve(k, row_ptr, sub_col, sub_coef, workspace):
+    """p on the system's members by Chandrasekaran's method (``_round``), each J solved by
+    GMRES to GMRES_ACCEPT, from x as given."""
+    real, flags, basis, hessenberg, small = workspace[0], workspace[2], *workspace[6:]
+    rhs = real[2]
+    x = real[3]
+    value = real[4]
+    active = flags[1]
+    b_norm = _active_norm(k, rhs, active)
+    cycles = 0
+    while True:
+        r_norm = _residual(k, row_ptr, sub_col, sub_coef, rhs, active, x, value, basis[0])
+        if r_norm > GMRES_ACCEPT * b_norm and cycles < GMRES_CYCLES:
+            cycles += 1
+            _cycle(
+                k,
+                row_ptr,
+                sub_col,
+                sub_coef,
+                active,
+                x,
+                r_norm,
+                GMRES_TIGHT * b_norm,
+                basis,
+                hessenberg,
+                small,
+            )
+            continue
+        # J's system is solved: the members outside J whose value is positive join J.
+        grown = False
+        for a in range(k):
+            if not active[a] and value[a] > 0.0:
+                active[a] = True
+                x[a] = value[a]
+                grown = True
+        if not grown:
+            return
+        b_norm = _active_norm(k, rhs, active)
+        cycles = 0
+
+
+@jit
+def _close(k, row_ptr, sub_col, sub_coef, rhs, active):
+    """Chandrasekaran's growth steps that are certain in advance: J's payments are positive
+    (p_J = Σ_m M_JJ^m b_J ≥ b_J > 0, and they only rise), so a member with b ≥ 0 and a claim
+    on J has a positive value and would join J after the next solve; add all those now, until
+    none is left. Spares a whole solve per step (members without external assets, b = 0, are
+    common once most have defaulted). A member with b < 0 (senior) still waits for a solve.
+    """
+    grown = True
+    while grown:
+        grown = False
+        for a in range(k):
+            if active[a] or rhs[a] < 0.0:
+                continue
+            for t in range(row_ptr[a], row_ptr[a + 1]):
+                if sub_coef[t] > 0.0 and active[sub_col[t]]:
+                    active[a] = True
+                    grown = True
+                    break
+
+
+@jit
+def _setup(
+    in_default,
+    external_assets,
+    claims,
+    external_liabilities,
+    obligations,
+    interbank_liabilities,
+    interbank_assets,
+    alpha,
+    beta,
+    senior_external,
+    workspace,
+):
+    """The round's system on D (see ``_round``): D ascending into ``members``, local indices
+    for the members with something to pay, D × D by creditor, the values b (``rhs``), J and
+    the warm start x = w φ from ``paid``. Returns (|D|, members in the system).
+
+    A member's row is gathered from its claims by creditor, ascending, with its sum of
+    claims on D: a_i minus that sum is its claims on the solvent, exactly 0 once all its
+    debtors are in D (the same terms in the same order as in ``network_totals``). The entry
+    of M is recomputed as L_ji · scale_j, the product that made ``by_coef``, so that the scan
+    reads two arrays rather than three.
+
+    When every institution is in the system, D × D is the whole creditor-major matrix, with
+    local index = institution: it is not copied, and the caller uses ``by_indptr``,
+    ``by_debtor``, ``by_coef`` in its place (the same entries in the same order).
+    """
+    by_indptr, by_debtor, by_amount, by_coef, scale = claims[3:8]
+    real, index, flags, sub_col, sub_coef, sub_amount = workspace[:6]
+    paid = real[0]
+    rhs = real[2]
+    x = real[3]
+    members = index[0]
+    position = index[1]
+    row_ptr = index[2]
+    local = index[3]
+    active = flags[1]
+    n = obligations.shape[0]
+    n_members = 0
+    k = 0
+    for i in range(n):
+        position[i] = -1
+        if in_default[i]:
+            members[n_members] = i
+            n_members += 1
+            if _pool(i, senior_external, obligations, interbank_liabilities) > 0.0:
+                position[i] = k
+                local[k] = i
+                k += 1
+            else:
+                paid[i] = 0.0
+    whole = k == n
+    nnz = np.uint64(0)
+    for a in range(k):
+        i = local[a]
+        row_ptr[a] = nnz
+        t = np.uint64(by_indptr[i])
+        stop = np.uint64(by_indptr[i + 1])
+        # i's claims on D. With everybody in the system, all of a_i. Otherwise summed in
+        # ascending debtor order as in ``network_totals``, so that they come to exactly a_i
+        # once all of i's debtors are in D: the claims on the solvent are then exactly 0.
+        from_default = interbank_assets[i]
+        if not whole:
+            from_default = 0.0
+            # Compact the claims on D without a branch per claim: write each one and keep it
+            # by advancing. Which debtors have defaulted is close to random, and a
+            # mispredicted branch also discards the loads in flight behind it. Only debtors
+            # with a positive pool have claims, so "in the system" is "in D" here.
+            start = nnz
+            while t < stop:
+                column = position[by_debtor[t]]
+                sub_col[nnz] = column
+                sub_amount[nnz] = by_amount[t]
+                nnz += np.uint64(column >= 0)
+                t += _ONE
+            # Then, on the kept claims: the sum and the entries of M.
+            t = start
+            while t < nnz:
+                amount = sub_amount[t]
+                from_default += amount
+                sub_coef[t] = amount * scale[local[sub_col[t]]]
+                t += _ONE
+        rhs[a] = (
+            alpha * external_assets[i]
+            - _ahead(i, senior_external, external_liabilities)
+            + beta * (interbank_assets[i] - from_default)
+        )
+        active[a] = rhs[a] > 0.0
+    row_ptr[k] = nnz
+    if whole:
+        _close(k, by_indptr, by_debtor, by_coef, rhs, active)
+    else:
+        _close(k, row_ptr, sub_col, sub_coef, rhs, active)
+    for a in range(k):
+        i = local[a]
+        pool = _pool(i, senior_external, obligations, interbank_liabilities)
+        x[a] = paid[i] * pool if active[a] else 0.0
+    return n_members, k
+
+
+@jit
+def _unpaid(members, n_members, paid, claims, unpaid):
+    """unpaid[c] = Σ_{j∈D} L_jc (1 − φ_j) from scratch, D in ascending order."""
+    owe_indptr, to_creditor, owe_amount = claims[0], claims[1], claims[2]
+    for i in range(unpaid.shape[0]):
+        unpaid[i] = 0.0
+    for m in range(n_members):
+        j = members[m]
+        shortfall = 1.0 - paid[j]
+        for t in range(owe_indptr[j], owe_indptr[j + 1]):
+            unpaid[to_creditor[t]] += owe_amount[t] * shortfall
+
+
+@jit
+def _unpaid_outside(members, n_members, in_default, paid, claims, shortfall, unpaid):
+    """unpaid[c] as ``_unpaid`` for every c outside D (the others are left undefined).
+
+    With fewer outsiders than members, each outsider gathers its claims by creditor instead,
+    Σ_j L_jc s_j over all its debtors with s_j = 1 − φ_j in D and 0 outside: the same terms in
+    the same order plus zeros, so the same sums to the bit, over fewer claims.
+    """
+    n = in_default.shape[0]
+    if 2 * n_members <= n:
+        _unpaid(members, n_members, paid, claims, unpaid)
+        return
+    by_indptr, by_debtor, by_amount = claims[3], claims[4], claims[5]
+    for i in range(n):
+        shortfall[i] = 0.0
+    for m in range(n_members):
+        j = members[m]
+        shortfall[j] = 1.0 - paid[j]
+    for i in range(n):
+        if in_default[i]:
+            continue
+        acc = 0.0
+        t = np.uint64(by_indptr[i])
+        stop = np.uint64(by_indptr[i + 1])
+        while t < stop:
+            acc += by_amount[t] * shortfall[by_debtor[t]]
+            t += _ONE
+        unpaid[i] = acc
+
+
+@jit
+def _share(
+    i,
+    received,
+    external_assets,
+    external_liabilities,
+    obligations,
+    interbank_liabilities,
+    alpha,
+    beta,
+    senior_external,
+):
+    """φ_i of a defaulted i that receives ``received``: max(0, α e_i − s_i + β received) / w_i,
+    0 if it has no interbank creditors (see ``_round`` for w and s). A warm start."""
+    pool = _pool(i, senior_external, obligations, interbank_liabilities)
+    if pool <= 0.0:
+        return 0.0
+    value = (
+        alpha * external_assets[i]
+        - _ahead(i, senior_external, external_liabilities)
+        + beta * received
+    )
+    return value / pool if value > 0.0 else 0.0
+
+
+@jit
+def _screen(
+    n_members,
+    k,
+    row_ptr,
+    sub_col,
+    sub_coef,
+    kappa,
+    in_default,
+    external_assets,
+    claims,
+    external_liabilities,
+    obligations,
+    interbank_liabilities,
+    interbank_assets,
+    alpha,
+    beta,
+    senior_external,
+    workspace,
+):
+    """Decide the round's new defaulters from an inexact solve, where that is provably right.
+
+    Let p^D be the round's exact solution (``_round``) and x any iterate. The round's map
+    Φ(p)_a = max(0, b_a + (M p)_a) is a contraction in ‖·‖₁ with constant κ ≥ ‖M‖₁
+    (``contraction``), so ‖x − p^D‖₁ ≤ ‖x − Φ(x)‖₁ / (1 − κ) =: δ. An outsider i receives
+    Σ_j (L_ji / w_j) p_j from D, so its receipts under p^D and under x differ by at most
+    reach_i δ. Whoever falls short by more than that (plus a rounding margin) under x falls
+    short under p^D; whoever clears by more than that clears under p^D.
+
+    Falling short under p^D is enough to default in the greatest clearing vector p*: D ⊆ D*
+    (the induction hypothesis of the fictitious-default algorithm), so p* is a sub-solution of
+    the round's monotone map (D's members pay their default value, the others at most in full)
+    and lies below its greatest fixed point p^D; receipts are monotone in payments, so i's
+    receipts under p* are at most those under p^D. The set added here is the one the exact
+    round adds, and the invariant D ⊆ D* holds.
+
+    GMRES runs to SCREEN_FIRST, then to tighter targets while a test is undecided. Returns
+    True with the new defaulters flagged (and their warm starts) once every test is decided
+    and one defaults; False when all clear (the last round, which the caller solves
+    accurately) or the bound cannot decide (J would grow, a margin within rounding, a target
+    as tight as the accurate solve's); x is then left for the accurate solve to go on from.
+    """
+    reach = claims[8]
+    real, index, flags, basis, hessenberg, small = (
+        workspace[0],
+        workspace[1],
+        workspace[2],
+        *workspace[6:],
+    )
+    paid = real[0]
+    unpaid = real[1]
+    rhs = real[2]
+    x = real[3]
+    value = real[4]
+    shortfall = real[5]
+    members = index[0]
+    local = index[3]
+    active = flags[1]
+    certain = flags[2]
+    n = obligations.shape[0]
+    b_norm = _active_norm(k, rhs, active)
+    if b_norm == 0.0:
+        return False
+    target = SCREEN_FIRST
+    cycles = 0
+    while True:
+        r_norm = _residual(k, row_ptr, sub_col, sub_coef, rhs, active, x, value, basis[0])
+        if r_norm > target * b_norm:
+            if cycles == GMRES_CYCLES:
+                return False
+            cycles += 1
+            _cycle(
+                k,
+                row_ptr,
+                sub_col,
+                sub_coef,
+                active,
+                x,
+                r_norm,
+                target * b_norm,
+                basis,
+                hessenberg,
+                small,
+            )
+            continue
+        # ‖x − Φ(x)‖₁, x being 0 off J. A member outside J with a positive value means J must
+        # grow, which only the accurate solve does.
+        distance = 0.0
+        for a in range(k):
+            if value[a] > 0.0:
+                if not active[a]:
+                    return False
+                distance += abs(x[a] - value[a])
+            else:
+                distance += abs(x[a])
+        spread = distance / (1.0 - kappa)
+        for a in range(k):
+            i = local[a]
+            paid[i] = x[a] / _pool(i, senior_external, obligations, interbank_liabilities)
+        _unpaid_outside(members, n_members, in_default, paid, claims, shortfall, unpaid)
+        undecided = False
+        defaults = False
+        need = np.inf  # the spread that would decide all that are undecided
+        for i in range(n):
+            certain[i] = False
+            if in_default[i]:
+                continue
+            # The exact round's test is e_i + a_i − unpaid_i < p̄_i.
+            margin = external_assets[i] + interbank_assets[i] - unpaid[i] - obligations[i]
+            rounding = SCREEN_ROUNDING * (external_assets[i] + interbank_assets[i] + obligations[i])
+            slack = reach[i] * spread + rounding
+            if margin < -slack:
+                certain[i] = True
+                defaults = True
+            elif margin < slack:
+                undecided = True
+                room = abs(margin) - rounding
+                if room <= 0.0:
+                    return False
+                need = min(need, room / reach[i])
+        if not undecided:
+            if not defaults:
+                return False
+            for i in range(n):
+                if certain[i]:
+                    in_default[i] = True
+                    paid[i] = _share(
+                        i,
+                        interbank_assets[i] - unpaid[i],
+                        external_assets,
+                        external_liabilities,
+                        obligations,
+                        interbank_liabilities,
+                        alpha,
+                        beta,
+                        senior_external,
+                    )
+            return True
+        # The spread must fall below need; the residual, roughly in proportion (halved, as
+        # the two norms differ).
+        target *= 0.5 * need / spread
+        if target <= GMRES_ACCEPT:
+            return False
+
+
+@jit
+def _round(
+    in_default,
+    external_assets,
+    claims,
+    kappa,
+    external_liabilities,
+    obligations,
+    interbank_liabilities,
+    interbank_assets,
+    alpha,
+    beta,
+    senior_external,
+    workspace,
+):
+    """One round of the fictitious-default algorithm: φ of the defaulted set D
+    (``in_default``) given that all others pay in full, the unpaid claims, and the new
+    defaulters, flagged. Returns whether D grew.
+
+    For i in D with interbank creditors, in payment space p_i = w_i φ_i:
+    p_i = max(0, b_i + Σ_{j∈D} M_ij p_j) with w_i = p̄_i (pari passu) or l̄_i (senior),
+    M_ij = β L_ji / w_j and b_i = α e_i − s_i + β Σ_{j∉D} L_ji, s_i = 0 (pari passu) or x_i
+    (senior). A linear complementarity problem with a Z-matrix, solved by Chandrasekaran's
+    (1970) method: start from J = {i : b_i > 0}, solve (I − M)_JJ p_J = b_J with p = 0 off
+    J, add every i whose b_i + Σ_{j∈J} M_ij p_j is positive, repeat. J only grows; p_J only
+    rises; the result is the unique solution when M restricted to D has spectral radius
+    below 1. Growth steps certain in advance are taken before the first solve (``_close``).
+
+    Pari passu, b ≥ 0, so the max never binds and this is the one system
+    (I − β Π_DDᵀ) p_D = α e_D + β Π_{N\\D,D}ᵀ p̄_{N\\D}, restricted to the members with
+    something to pay. Keeping J to members with a positive value also keeps a closed ring of
+    worthless defaulters (singular when β = 1) out of the system.
+
+    Each system goes to GMRES (``_cycle``) on the rows of D × D that are claims, gathered
+    by creditor: O(edges into D) to set up, O(edges within D) per product, where the dense
+    elimination it replaces cost O(|D|³). The solve starts from the previous round's
+    payments and, for newcomers, their payments given those.
+
+    A round that adds defaulters needs p^D only to tell who they are: ``_screen`` stops
+    the solve as soon as an error bound decides every test. Only the last round, which adds
+    nobody and whose payments are the result, is solved to GMRES_ACCEPT, and its tests are
+    made exactly as stated, e_i + a_i − unpaid_i < p̄_i, with the unpaid claims from scratch.
+    """
+    real, index, flags = workspace[0], workspace[1], workspace[2]
+    paid = real[0]
+    unpaid = real[1]
+    x = real[3]
+    members = index[0]
+    local = index[3]
+    active = flags[1]
+    n = obligations.shape[0]
+    n_members, k = _setup(
+        in_default,
+        external_assets,
+        claims,
+        external_liabilities,
+        obligations,
+        interbank_liabilities,
+        interbank_assets,
+        alpha,
+        beta,
+        senior_external,
+        workspace,
+    )
+    if k == n:
+        row_ptr, sub_col, sub_coef = claims[3], claims[4], claims[6]
+    else:
+        row_ptr, sub_col, sub_coef = index[2], workspace[3], workspace[4]
+    # Claims read by a test of the outsiders (``_unpaid_outside``), at the mean degree.
+    test = min(n_members, n - n_members) * claims[1].shape[0] / n
+    if n_members < n and kappa <= SCREEN_CONTRACTION and SCREEN_SAVES * row_ptr[k] >= test:
+        if _screen(
+            n_members,
+            k,
+            row_ptr,
+            sub_col,
+            sub_coef,
+            kappa,
+            in_default,
+            external_assets,
+            claims,
+            external_liabilities,
+            obligations,
+            interbank_liabilities,
+            interbank_assets,
+            alpha,
+            beta,
+            senior_external,
+            workspace,
+        ):
+            return True
+    _solve(k, row_ptr, sub_col, sub_coef, workspace)
+    for a in range(k):
+        i = local[a]
+        paid[i] = (
+            x[a] / _pool(i, senior_external, obligations, interbank_liabilities)
+            if active[a]
+            else 0.0
+        )
+    _unpaid(members, n_members, paid, claims, unpaid)
+    grown = False
+    for i in range(n):
+        if (
+            not in_default[i]
+            and external_assets[i] + interbank_assets[i] - unpaid[i] < obligations[i]
+        ):
+            in_default[i] = True
+            grown = True
+            paid[i] = _share(
+                i,
+                interbank_assets[i] - unpaid[i],
+                external_assets,
+                external_liabilities,
+                obligations,
+                interbank_liabilities,
+                alpha,
+                beta,
+                senior_external,
+            )
+    return grown
 
 
 @jit
@@ -312,129 +883,6 @@ def _accumulate_unpaid(debtors, n_debtors, paid, owe_indptr, owe_creditor, owe_a
         shortfall = 1.0 - paid[j]
         for k in range(owe_indptr[j], owe_indptr[j + 1]):
             unpaid[owe_creditor[k]] += owe_amount[k] * shortfall
-
-
-@jit
-def _solve_round(
-    in_default,
-    external_assets,
-    by_indptr,
-    by_debtor,
-    by_amount,
-    by_coef,
-    external_liabilities,
-    obligations,
-    interbank_liabilities,
-    interbank_assets,
-    alpha,
-    beta,
-    senior_external,
-    workspace,
-):
-    """φ of the defaulted set D (``in_default``) given that all others pay, into
-    ``workspace``'s ``paid`` on D; the members of D, ascending, into its ``members``.
-    Returns |D|.
-
-    For i in D with interbank creditors, in payment space p_i = w_i φ_i:
-    p_i = max(0, b_i + Σ_{j∈D} M_ij p_j) with w_i = p̄_i (pari passu) or l̄_i (senior),
-    M_ij = β L_ji / w_j and b_i = α e_i − s_i + β Σ_{j∉D} L_ji, s_i = 0 (pari passu) or x_i
-    (senior). A linear complementarity problem with a Z-matrix, solved by Chandrasekaran's
-    (1970) method: start from J = {i : b_i > 0}, solve (I − M)_JJ p_J = b_J with p = 0 off
-    J, add every i whose b_i + Σ_{j∈J} M_ij p_j is positive, repeat. J only grows; p_J only
-    rises; the result is the unique solution when M restricted to D has spectral radius
-    below 1.
-
-    Pari passu, b ≥ 0, so the max never binds and this is the one system
-    (I − β Π_DDᵀ) p_D = α e_D + β Π_{N\\D,D}ᵀ p̄_{N\\D}, restricted to the members with
-    something to pay. Keeping J to members with a positive value also keeps a closed ring of
-    worthless defaulters (singular when β = 1) out of the system.
-
-    Each system goes to GMRES (``_gmres``) on the rows of D × D that are claims, gathered
-    by creditor: O(edges into D) to set up, O(edges within D) per product, where the dense
-    elimination it replaces cost O(|D|³). The solve starts from the previous round's
-    payments (D only grows, so those are close after the first rounds).
-    """
-    real, index, flags, sub_col, sub_coef, basis, hessenberg, small = workspace
-    paid = real[0]
-    rhs = real[2]
-    x = real[3]
-    b = real[4]
-    members = index[0]
-    position = index[1]
-    row_ptr = index[2]
-    local = index[3]
-    active = flags[1]
-    n = obligations.shape[0]
-    # D ascending, and local indices for the members with something to pay.
-    n_members = 0
-    k = 0
-    for i in range(n):
-        if in_default[i]:
-            members[n_members] = i
-            n_members += 1
-            if _pool(i, senior_external, obligations, interbank_liabilities) > 0.0:
-                position[i] = k
-                local[k] = i
-                k += 1
-            else:
-                position[i] = -1
-                paid[i] = 0.0
-    # D × D by creditor, and the values b, summing each creditor's claims on D in ascending
-    # debtor order.
-    nnz = 0
-    for a in range(k):
-        i = local[a]
-        row_ptr[a] = nnz
-        from_default = 0.0
-        for t in range(by_indptr[i], by_indptr[i + 1]):
-            j = by_debtor[t]
-            if in_default[j]:
-                from_default += by_amount[t]
-                if position[j] >= 0:
-                    sub_col[nnz] = position[j]
-                    sub_coef[nnz] = by_coef[t]
-                    nnz += 1
-        # Interbank assets from the solvent, who pay in full.
-        rhs[a] = (
-            alpha * external_assets[i]
-            - _ahead(i, senior_external, external_liabilities)
-            + beta * (interbank_assets[i] - from_default)
-        )
-        active[a] = rhs[a] > 0.0
-        if active[a]:
-            b[a] = rhs[a]
-            # Warm start: last round's payment, or for a newcomer (paid < 0) its value with
-            # the defaulted paying nothing.
-            pool = _pool(i, senior_external, obligations, interbank_liabilities)
-            x[a] = paid[i] * pool if paid[i] >= 0.0 else rhs[a]
-        else:
-            b[a] = 0.0
-            x[a] = 0.0
-    row_ptr[k] = nnz
-    while True:
-        _gmres(k, row_ptr, sub_col, sub_coef, active, b, x, basis, hessenberg, small)
-        # Members outside J whose value is positive given J's payments join J.
-        grown = False
-        for a in range(k):
-            if not active[a]:
-                value = rhs[a]
-                for t in range(row_ptr[a], row_ptr[a + 1]):
-                    value += sub_coef[t] * x[sub_col[t]]
-                if value > 0.0:
-                    active[a] = True
-                    b[a] = rhs[a]
-                    x[a] = value
-                    grown = True
-        if not grown:
-            break
-    for a in range(k):
-        i = local[a]
-        paid[i] = (
-            x[a] / _pool(i, senior_external, obligations, interbank_liabilities)
-            if active[a]
-            else 0.0
-        )
-    return n_members
 
 
 @jit
@@ -472,13 +920,8 @@ def _finish(
 @jit
 def _clear(
     external_assets,
-    owe_indptr,
-    owe_creditor,
-    owe_amount,
-    by_indptr,
-    by_debtor,
-    by_amount,
-    by_coef,
+    claims,
+    kappa,
     external_liabilities,
     obligations,
     interbank_liabilities,
@@ -492,9 +935,9 @@ def _clear(
     out_contagion_loss,
     out_defaulted,
 ):
-    """``clear_fictitious_default`` given the creditor-major claims (``creditor_major``) and
-    a workspace (``clearing_workspace``); the one implementation of both entry points, so
-    that they agree bit for bit."""
+    """``clear_fictitious_default`` given the claims as ``creditor_major`` lays them out,
+    κ (``contraction``) and a workspace (``clearing_workspace``); the one implementation of
+    both entry points, so that they agree bit for bit. Returns the rounds."""
     n = obligations.shape[0]
     shortfall = False
     for i in range(n):
@@ -509,26 +952,33 @@ def _clear(
             out_defaulted[i] = False
         return 0
 
-    real, index, flags = workspace[0], workspace[1], workspace[2]
+    real, flags = workspace[0], workspace[2]
     paid = real[0]
     unpaid = real[1]
-    members = index[0]
     in_default = flags[0]
     for i in range(n):
-        unpaid[i] = 0.0
-        # paid < 0 marks a newcomer to D for the warm start of ``_solve_round``.
-        paid[i] = -1.0
         in_default[i] = external_assets[i] + interbank_assets[i] < obligations[i]
+        if in_default[i]:
+            # Warm start: the default value with everybody paying in full.
+            paid[i] = _share(
+                i,
+                interbank_assets[i],
+                external_assets,
+                external_liabilities,
+                obligations,
+                interbank_liabilities,
+                alpha,
+                beta,
+                senior_external,
+            )
     rounds = 0
     while True:
         rounds += 1
-        n_members = _solve_round(
+        if not _round(
             in_default,
             external_assets,
-            by_indptr,
-            by_debtor,
-            by_amount,
-            by_coef,
+            claims,
+            kappa,
             external_liabilities,
             obligations,
             interbank_liabilities,
@@ -537,26 +987,7 @@ def _clear(
             beta,
             senior_external,
             workspace,
-        )
-        # Unpaid claims from scratch: reset all, one pass over the claims on D (ascending
-        # debtors, as ``_accumulate_unpaid``), then test everyone outside D, O(n), rather
-        # than each claim's creditor.
-        for i in range(n):
-            unpaid[i] = 0.0
-        for m in range(n_members):
-            j = members[m]
-            shortfall = 1.0 - paid[j]
-            for k in range(owe_indptr[j], owe_indptr[j + 1]):
-                unpaid[owe_creditor[k]] += owe_amount[k] * shortfall
-        grown = False
-        for i in range(n):
-            if (
-                not in_default[i]
-                and external_assets[i] + interbank_assets[i] - unpaid[i] < obligations[i]
-            ):
-                in_default[i] = True
-                grown = True
-        if not grown:
+        ):
             break
     _finish(
         external_assets,
@@ -597,11 +1028,11 @@ def clear_fictitious_default(
     Start with everyone paying in full. If no institution falls short (e_i + a_i ≥ p̄_i for
     all i) return p̄ without further work. Otherwise D = the institutions that fall short;
     then repeat: solve for D's payments given that everyone else pays in full (see
-    ``_solve_round`` for the linear systems of both conventions), recompute the
-    interbank assets of D's creditors, which are the only institutions whose incoming
-    payments changed, and add those that now fall short to D. D only grows, so this ends
-    after at most n rounds (Eisenberg–Noe 2001; Rogers–Veraart 2013, Greatest Clearing Vector
-    Algorithm).
+    ``_round`` for the linear systems of both conventions), recompute the receipts of D's
+    creditors, the only institutions whose incoming payments changed, and add those that now
+    fall short to D. D only grows, so this ends after at most n rounds (Eisenberg–Noe 2001;
+    Rogers–Veraart 2013, Greatest Clearing Vector Algorithm). A round that adds defaulters is
+    solved only as accurately as telling them apart needs (``_screen``); the last one in full.
 
     Parameters
     ----------
@@ -625,23 +1056,16 @@ def clear_fictitious_default(
     int
         Rounds (linear solves of the default set), 0 when nobody falls short.
 
-    A round costs O(n + edges into D) plus O(edges within D) per GMRES product (10–20 per
-    solve). This entry point also builds the creditor-major claims and the scratch, O(n + m)
-    per call; ``clear_paths`` does that once per block. Inputs are not checked.
+    A round costs O(n + edges into and out of D) plus O(edges within D) per GMRES product
+    (10–20 for the last round's solve, fewer for the others). This entry point also builds
+    the creditor-major claims and the scratch, O(n + m) per call; ``clear_paths`` does that
+    once per block. Inputs are not checked.
     """
     pool = interbank_liabilities if senior_external else obligations
-    by_indptr, by_debtor, by_amount, by_coef = creditor_major(
-        owe_indptr, owe_creditor, owe_amount, pool, beta
-    )
     return _clear(
         external_assets,
-        owe_indptr,
-        owe_creditor,
-        owe_amount,
-        by_indptr,
-        by_debtor,
-        by_amount,
-        by_coef,
+        creditor_major(owe_indptr, owe_creditor, owe_amount, pool, beta),
+        contraction(obligations, interbank_liabilities, beta, senior_external),
         external_liabilities,
         obligations,
         interbank_liabilities,
@@ -681,7 +1105,7 @@ def clear_fixed_point(
 
     Each iteration applies the clearing map to all institutions at once (Jacobi): φ_i = 1 if
     e_i + r_i ≥ p̄_i, else max(0, α e_i + β r_i − s_i) / w_i, with r from the previous
-    iterate and w, s as in ``_solve_round``. The map is monotone, so the iterates fall
+    iterate and w, s as in ``_round``. The map is monotone, so the iterates fall
     monotonically to the greatest clearing vector. The oracle of the fictitious-default
     kernel and its benchmark baseline; it converges only geometrically, at the rate of the
     spectral radius of β Πᵀ on the defaulted set.
@@ -780,28 +1204,23 @@ def clear_paths(
         Written row by row, as defined in the module docstring.
 
     Runs without the GIL (the jit options), so blocks can be cleared on a thread pool.
-    Inputs are not checked.
+    Each path is cleared on its own, in a fixed order of operations: results do not depend
+    on the other paths of the block or on the threads. Inputs are not checked.
     """
     n_paths = external_assets.shape[0]
     obligations, interbank_liabilities, interbank_assets = network_totals(
         owe_indptr, owe_creditor, owe_amount, external_liabilities
     )
     pool = interbank_liabilities if senior_external else obligations
-    by_indptr, by_debtor, by_amount, by_coef = creditor_major(
-        owe_indptr, owe_creditor, owe_amount, pool, beta
-    )
+    claims = creditor_major(owe_indptr, owe_creditor, owe_amount, pool, beta)
+    kappa = contraction(obligations, interbank_liabilities, beta, senior_external)
     workspace = clearing_workspace(obligations.shape[0], owe_creditor.shape[0])
     received = np.empty(obligations.shape[0])
     for path in range(n_paths):
         _clear(
             external_assets[path],
-            owe_indptr,
-            owe_creditor,
-            owe_amount,
-            by_indptr,
-            by_debtor,
-            by_amount,
-            by_coef,
+            claims,
+            kappa,
             external_liabilities,
             obligations,
             interbank_liabilities,
