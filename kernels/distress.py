@@ -461,7 +461,7 @@ def debtrank(
 
 # Paths per batch of ``debtrank_paths``: one SIMD group (``kernels.simd.WIDTH``). Each term
 # W_ij · push_i of a round is then one vector multiply-add over the batch, with the partial
-# sums in registers (``kernels.simd.gather_terms``): the weight, the debtor's index and the
+# sums in registers (``kernels.simd.propagate_row``): the weight, the debtor's index and the
 # loop overhead are paid once for the batch. Larger batches (multiples of WIDTH) run their
 # groups one after the other inside each creditor's gather; they are no faster at a few
 # hundred institutions, and a batch runs as many rounds as its slowest path.

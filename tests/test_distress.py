@@ -619,6 +619,11 @@ def test_debtrank_paths_do_not_depend_on_the_batch(linear, capped, dense):
     n_capped = sum(e[3] for e in expected)
     if not dense:
         assert len(set(rounds)) > 3 and 0 < n_capped < n_paths
+    # Batches are multiples of the vector width; 45 paths leave a partial last batch.
+    with pytest.raises(ValueError, match="multiple of WIDTH"):
+        debtrank_paths_batched(
+            loss, capital, *network, linear, capped, tol, max_rounds, 7, loss.copy(), loss > 0
+        )
     for batch in (8, 16, 64):
         contagion = np.full((n_paths, n), np.nan)
         defaulted = np.zeros((n_paths, n), dtype=np.bool_)
