@@ -202,6 +202,31 @@ def contraction(obligations, interbank_liabilities, beta, senior_external):
 
 
 @jit
+def block_sheet(
+    external_liabilities,
+    obligations,
+    interbank_liabilities,
+    interbank_assets,
+    alpha,
+    beta,
+    senior_external,
+):
+    """The path-independent balance sheets and clearing rule of a block, as the rounds take
+    them: (x, p̄, l̄, a, α, β, senior_external, κ), κ from ``contraction``."""
+    kappa = contraction(obligations, interbank_liabilities, beta, senior_external)
+    return (
+        external_liabilities,
+        obligations,
+        interbank_liabilities,
+        interbank_assets,
+        alpha,
+        beta,
+        senior_external,
+        kappa,
+    )
+
+
+@jit
 def clearing_workspace(n, n_claims):
     """Scratch for ``_clear`` on a network of n institutions and n_claims listed claims,
     allocated once per block so that clearing a path allocates nothing.
@@ -432,19 +457,7 @@ def _close(k, row_ptr, sub_col, sub_coef, rhs, active):
 
 
 @jit
-def _setup(
-    in_default,
-    external_assets,
-    claims,
-    external_liabilities,
-    obligations,
-    interbank_liabilities,
-    interbank_assets,
-    alpha,
-    beta,
-    senior_external,
-    workspace,
-):
+def _setup(in_default, external_assets, claims, sheet, workspace):
     """The round's system on D (see ``_round``): D ascending into ``members``, local indices
     for the members with something to pay, D × D by creditor, the values b (``rhs``), J and
     the warm start x = w φ from ``paid``. Returns (|D|, members in the system).
@@ -459,6 +472,8 @@ def _setup(
     local index = institution: it is not copied, and the caller uses ``by_indptr``,
     ``by_debtor``, ``by_coef`` in its place (the same entries in the same order).
     """
+    external_liabilities, obligations, interbank_liabilities, interbank_assets = sheet[:4]
+    alpha, beta, senior_external, _ = sheet[4:]
     by_indptr, by_debtor, by_amount, by_coef, scale = claims[3:8]
     real, index, flags, sub_col, sub_coef, sub_amount = workspace[:6]
     paid = real[0]
@@ -576,19 +591,11 @@ def _unpaid_outside(members, n_members, in_default, paid, claims, shortfall, unp
 
 
 @jit
-def _share(
-    i,
-    received,
-    external_assets,
-    external_liabilities,
-    obligations,
-    interbank_liabilities,
-    alpha,
-    beta,
-    senior_external,
-):
+def _share(i, received, external_assets, sheet):
     """φ_i of a defaulted i that receives ``received``: max(0, α e_i − s_i + β received) / w_i,
     0 if it has no interbank creditors (see ``_round`` for w and s). A warm start."""
+    external_liabilities, obligations, interbank_liabilities, _ = sheet[:4]
+    alpha, beta, senior_external, _ = sheet[4:]
     pool = _pool(i, senior_external, obligations, interbank_liabilities)
     if pool <= 0.0:
         return 0.0
@@ -602,23 +609,7 @@ def _share(
 
 @jit
 def _screen(
-    n_members,
-    k,
-    row_ptr,
-    sub_col,
-    sub_coef,
-    kappa,
-    in_default,
-    external_assets,
-    claims,
-    external_liabilities,
-    obligations,
-    interbank_liabilities,
-    interbank_assets,
-    alpha,
-    beta,
-    senior_external,
-    workspace,
+    n_members, k, row_ptr, sub_col, sub_coef, in_default, external_assets, claims, sheet, workspace
 ):
     """Decide the round's new defaulters from an inexact solve, where that is provably right.
 
@@ -642,6 +633,8 @@ def _screen(
     accurately) or the bound cannot decide (J would grow, a margin within rounding, a target
     as tight as the accurate solve's); x is then left for the accurate solve to go on from.
     """
+    _, obligations, interbank_liabilities, interbank_assets = sheet[:4]
+    _, _, senior_external, kappa = sheet[4:]
     reach = claims[8]
     real, index, flags, basis, hessenberg, small = (
         workspace[0],
@@ -726,17 +719,7 @@ def _screen(
             for i in range(n):
                 if certain[i]:
                     in_default[i] = True
-                    paid[i] = _share(
-                        i,
-                        interbank_assets[i] - unpaid[i],
-                        external_assets,
-                        external_liabilities,
-                        obligations,
-                        interbank_liabilities,
-                        alpha,
-                        beta,
-                        senior_external,
-                    )
+                    paid[i] = _share(i, interbank_assets[i] - unpaid[i], external_assets, sheet)
             return True
         # The spread must fall below need; the residual, roughly in proportion (halved, as
         # the two norms differ).
@@ -746,20 +729,7 @@ def _screen(
 
 
 @jit
-def _round(
-    in_default,
-    external_assets,
-    claims,
-    kappa,
-    external_liabilities,
-    obligations,
-    interbank_liabilities,
-    interbank_assets,
-    alpha,
-    beta,
-    senior_external,
-    workspace,
-):
+def _round(in_default, external_assets, claims, sheet, workspace):
     """One round of the fictitious-default algorithm: φ of the defaulted set D
     (``in_default``) given that all others pay in full, the unpaid claims, and the new
     defaulters, flagged. Returns whether D grew.
@@ -788,6 +758,8 @@ def _round(
     nobody and whose payments are the result, is solved to GMRES_ACCEPT, and its tests are
     made exactly as stated, e_i + a_i − unpaid_i < p̄_i, with the unpaid claims from scratch.
     """
+    _, obligations, interbank_liabilities, interbank_assets = sheet[:4]
+    _, _, senior_external, kappa = sheet[4:]
     real, index, flags = workspace[0], workspace[1], workspace[2]
     paid = real[0]
     unpaid = real[1]
@@ -796,19 +768,7 @@ def _round(
     local = index[3]
     active = flags[1]
     n = obligations.shape[0]
-    n_members, k = _setup(
-        in_default,
-        external_assets,
-        claims,
-        external_liabilities,
-        obligations,
-        interbank_liabilities,
-        interbank_assets,
-        alpha,
-        beta,
-        senior_external,
-        workspace,
-    )
+    n_members, k = _setup(in_default, external_assets, claims, sheet, workspace)
     if k == n:
         row_ptr, sub_col, sub_coef = claims[3], claims[4], claims[6]
     else:
@@ -822,17 +782,10 @@ def _round(
             row_ptr,
             sub_col,
             sub_coef,
-            kappa,
             in_default,
             external_assets,
             claims,
-            external_liabilities,
-            obligations,
-            interbank_liabilities,
-            interbank_assets,
-            alpha,
-            beta,
-            senior_external,
+            sheet,
             workspace,
         ):
             return True
@@ -853,17 +806,7 @@ def _round(
         ):
             in_default[i] = True
             grown = True
-            paid[i] = _share(
-                i,
-                interbank_assets[i] - unpaid[i],
-                external_assets,
-                external_liabilities,
-                obligations,
-                interbank_liabilities,
-                alpha,
-                beta,
-                senior_external,
-            )
+            paid[i] = _share(i, interbank_assets[i] - unpaid[i], external_assets, sheet)
     return grown
 
 
@@ -921,14 +864,7 @@ def _finish(
 def _clear(
     external_assets,
     claims,
-    kappa,
-    external_liabilities,
-    obligations,
-    interbank_liabilities,
-    interbank_assets,
-    alpha,
-    beta,
-    senior_external,
+    sheet,
     workspace,
     out_payments,
     out_received,
@@ -936,8 +872,11 @@ def _clear(
     out_defaulted,
 ):
     """``clear_fictitious_default`` given the claims as ``creditor_major`` lays them out,
-    κ (``contraction``) and a workspace (``clearing_workspace``); the one implementation of
-    both entry points, so that they agree bit for bit. Returns the rounds."""
+    the balance sheets as ``block_sheet`` bundles them and a workspace
+    (``clearing_workspace``); the one implementation of both entry points, so that they agree
+    bit for bit. Returns the rounds."""
+    _, obligations, _, interbank_assets = sheet[:4]
+    alpha, beta, _, _ = sheet[4:]
     n = obligations.shape[0]
     shortfall = False
     for i in range(n):
@@ -960,34 +899,11 @@ def _clear(
         in_default[i] = external_assets[i] + interbank_assets[i] < obligations[i]
         if in_default[i]:
             # Warm start: the default value with everybody paying in full.
-            paid[i] = _share(
-                i,
-                interbank_assets[i],
-                external_assets,
-                external_liabilities,
-                obligations,
-                interbank_liabilities,
-                alpha,
-                beta,
-                senior_external,
-            )
+            paid[i] = _share(i, interbank_assets[i], external_assets, sheet)
     rounds = 0
     while True:
         rounds += 1
-        if not _round(
-            in_default,
-            external_assets,
-            claims,
-            kappa,
-            external_liabilities,
-            obligations,
-            interbank_liabilities,
-            interbank_assets,
-            alpha,
-            beta,
-            senior_external,
-            workspace,
-        ):
+        if not _round(in_default, external_assets, claims, sheet, workspace):
             break
     _finish(
         external_assets,
@@ -1065,14 +981,15 @@ def clear_fictitious_default(
     return _clear(
         external_assets,
         creditor_major(owe_indptr, owe_creditor, owe_amount, pool, beta),
-        contraction(obligations, interbank_liabilities, beta, senior_external),
-        external_liabilities,
-        obligations,
-        interbank_liabilities,
-        interbank_assets,
-        alpha,
-        beta,
-        senior_external,
+        block_sheet(
+            external_liabilities,
+            obligations,
+            interbank_liabilities,
+            interbank_assets,
+            alpha,
+            beta,
+            senior_external,
+        ),
         clearing_workspace(obligations.shape[0], owe_creditor.shape[0]),
         out_payments,
         out_received,
@@ -1213,21 +1130,22 @@ def clear_paths(
     )
     pool = interbank_liabilities if senior_external else obligations
     claims = creditor_major(owe_indptr, owe_creditor, owe_amount, pool, beta)
-    kappa = contraction(obligations, interbank_liabilities, beta, senior_external)
+    sheet = block_sheet(
+        external_liabilities,
+        obligations,
+        interbank_liabilities,
+        interbank_assets,
+        alpha,
+        beta,
+        senior_external,
+    )
     workspace = clearing_workspace(obligations.shape[0], owe_creditor.shape[0])
     received = np.empty(obligations.shape[0])
     for path in range(n_paths):
         _clear(
             external_assets[path],
             claims,
-            kappa,
-            external_liabilities,
-            obligations,
-            interbank_liabilities,
-            interbank_assets,
-            alpha,
-            beta,
-            senior_external,
+            sheet,
             workspace,
             out_payments[path],
             received,
