@@ -138,6 +138,7 @@ def propagate_row(typingctx, out, h, j, start, stop, index, weight, push, col0):
                 builder.store(builder.fadd(builder.load(slot), product), slot)
 
         def totals():
+            # h + ((s0 + s1) + (s2 + s3)), the scalar code's order (LANES is 4).
             result = []
             for v in range(_VECTORS):
                 s = [builder.load(sums[lane * _VECTORS + v]) for lane in range(LANES)]
