@@ -55,7 +55,7 @@ from __future__ import annotations
 import numpy as np
 
 from kernels._jit import jit
-from kernels.common import row_pointers
+from kernels.common import creditor_major_order
 
 # Relative tolerance of the ``defaulted`` flag: p_i < (1 − DEFAULT_RTOL) p̄_i.
 DEFAULT_RTOL = 1e-12
@@ -155,8 +155,7 @@ def creditor_major(owe_indptr, owe_creditor, owe_amount, pool, beta):
     """
     n = owe_indptr.shape[0] - 1
     m = owe_creditor.shape[0]
-    by_indptr = row_pointers(owe_creditor, n)
-    fill = by_indptr[:n].copy()
+    by_indptr, position = creditor_major_order(owe_indptr, owe_creditor)
     by_debtor = np.empty(m, dtype=np.uint32)
     by_amount = np.empty(m)
     by_coef = np.empty(m)
@@ -170,8 +169,7 @@ def creditor_major(owe_indptr, owe_creditor, owe_amount, pool, beta):
         for t in range(owe_indptr[j], owe_indptr[j + 1]):
             c = owe_creditor[t]
             to_creditor[t] = c
-            s = fill[c]
-            fill[c] += 1
+            s = position[t]
             by_debtor[s] = j
             by_amount[s] = owe_amount[t]
             by_coef[s] = owe_amount[t] * scale[j]

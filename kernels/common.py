@@ -47,6 +47,26 @@ def row_pointers(rows, n):
 
 
 @jit
+def creditor_major_order(owe_indptr, owe_creditor):
+    """The claims, listed CSR by debtor, re-listed by creditor: (by_indptr, position).
+
+    Claim k of the debtor-major list is entry ``position[k]`` of the creditor-major one, and
+    creditor c's entries are ``by_indptr[c]:by_indptr[c + 1]``, in ascending debtor order
+    (listing order for a repeated pair): sums over a creditor's debtors then run in the order
+    of a debtor-major scatter.
+    """
+    n = owe_indptr.shape[0] - 1
+    by_indptr = row_pointers(owe_creditor, n)
+    fill = by_indptr[:n].copy()
+    position = np.empty(owe_creditor.shape[0], dtype=np.int64)
+    for k in range(owe_creditor.shape[0]):
+        c = owe_creditor[k]
+        position[k] = fill[c]
+        fill[c] += 1
+    return by_indptr, position
+
+
+@jit
 def collateral_lgd(base, sensitivity, factor_value):
     """LGD rising as the collateral factor falls, clipped to [0, 1]."""
     value = base - sensitivity * factor_value

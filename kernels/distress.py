@@ -81,7 +81,7 @@ import math
 import numpy as np
 
 from kernels._jit import jit
-from kernels.common import row_pointers
+from kernels.common import creditor_major_order
 from kernels.simd import LANES, WIDTH, propagate_row, scatter_terms
 
 # DebtRank node states.
@@ -136,16 +136,14 @@ def creditor_major_weights(owe_indptr, owe_creditor, weight):
     """
     n = owe_indptr.shape[0] - 1
     m = owe_creditor.shape[0]
-    by_indptr = row_pointers(owe_creditor, n)
-    fill = by_indptr[:n].copy()
+    by_indptr, position = creditor_major_order(owe_indptr, owe_creditor)
     by_debtor = np.empty(m, dtype=np.int64)
     by_weight = np.empty(m)
     slot = np.empty(m, dtype=np.int64)
     for i in range(n):
         for k in range(owe_indptr[i], owe_indptr[i + 1]):
             c = owe_creditor[k]
-            t = fill[c]
-            fill[c] += 1
+            t = position[k]
             by_debtor[t] = i
             by_weight[t] = weight[k]
             slot[k] = LANES * c + (t - by_indptr[c]) % LANES

@@ -42,6 +42,14 @@ def _is_c_array(ty, dtype, ndim):
     )
 
 
+def _accepts(arrays, integers):
+    """The typing rule of the intrinsics: each (type, dtype, ndim) a C-order array of that
+    dtype and rank, each of ``integers`` an integer."""
+    return all(_is_c_array(ty, dtype, ndim) for ty, dtype, ndim in arrays) and all(
+        isinstance(x, types.Integer) for x in integers
+    )
+
+
 def _array(context, builder, ty, value):
     """(data pointer, shape values) of a Numba array argument."""
     array = context.make_array(ty)(context, builder, value)
@@ -97,15 +105,14 @@ def propagate_row(typingctx, out, h, j, start, stop, index, weight, push, col0):
     out, h, push : (n, batch) float64, C order, col0 + WIDTH ≤ batch (out may be h);
     index : (m,) int64; weight : (m,) float64. Nothing is checked.
     """
-    valid = (
-        _is_c_array(out, types.float64, 2)
-        and _is_c_array(h, types.float64, 2)
-        and _is_c_array(index, types.int64, 1)
-        and _is_c_array(weight, types.float64, 1)
-        and _is_c_array(push, types.float64, 2)
-        and all(isinstance(x, types.Integer) for x in (j, start, stop, col0))
+    arrays = (
+        (out, types.float64, 2),
+        (h, types.float64, 2),
+        (index, types.int64, 1),
+        (weight, types.float64, 1),
+        (push, types.float64, 2),
     )
-    if not valid:
+    if not _accepts(arrays, (j, start, stop, col0)):
         return None
     sig = types.void(out, h, j, start, stop, index, weight, push, col0)
 
@@ -203,14 +210,13 @@ def scatter_terms(typingctx, sums, start, stop, slot, weight, rows, row, col0):
     sums : (s, batch) float64, C order; slot : (m,) int64; weight : (m,) float64;
     rows : (n, batch) float64, C order, col0 + WIDTH ≤ batch. Nothing is checked.
     """
-    valid = (
-        _is_c_array(sums, types.float64, 2)
-        and _is_c_array(slot, types.int64, 1)
-        and _is_c_array(weight, types.float64, 1)
-        and _is_c_array(rows, types.float64, 2)
-        and all(isinstance(x, types.Integer) for x in (start, stop, row, col0))
+    arrays = (
+        (sums, types.float64, 2),
+        (slot, types.int64, 1),
+        (weight, types.float64, 1),
+        (rows, types.float64, 2),
     )
-    if not valid:
+    if not _accepts(arrays, (start, stop, row, col0)):
         return None
     sig = types.void(sums, start, stop, slot, weight, rows, row, col0)
 
