@@ -129,6 +129,19 @@ SCREEN_CONTRACTION = 0.99
 # the claims between D and the outsiders (so not when D is a handful of institutions).
 SCREEN_SAVES = 8
 
+# Sweeps of the clearing map from above (``_sweep``) before the rounds, at most this many: on
+# a cascade each finds the next wave of defaulters for one pass over the defaulters' claims,
+# where a round needs a set-up and several products. They stop at the first that finds none.
+SWEEPS = 64
+
+# The whole-network system (everybody in default and paying something) is the same matrix
+# I − M on every path: a network of at most DENSE_LIMIT institutions factorises it once per
+# workspace, the first time a path needs it, and solves each such round by two triangular
+# solves, O(n²), where GMRES needs 10–20 products and their orthogonalisation. The factors
+# take n² doubles (8 MB at the limit) and about n³ / 3 multiply-adds to build.
+DENSE_LIMIT = 1000
+FACTOR_PANEL = 32  # columns per panel of ``_factor``
+
 # Indices into the claims are unsigned in the inner loops: Numba wraps negative indices
 # around, a compare and a select per access, which in the gathers of a matrix-vector product
 # cost as much as the rest of the work.
@@ -225,7 +238,7 @@ def block_sheet(
 
 
 @jit
-def clearing_workspace(n, n_claims):
+def clearing_workspace(n, n_claims, kappa):
     """Scratch for ``_clear`` on a network of n institutions and n_claims listed claims,
     allocated once per block so that clearing a path allocates nothing.
 
@@ -235,7 +248,8 @@ def clearing_workspace(n, n_claims):
     outside the system), row pointers of D × D, the institution of each local index. flags:
     in D; in J (per local index); sure to default (``_screen``). Then D × D by creditor
     (columns, entries of M, claims), the Krylov basis, the Hessenberg matrix and the
-    rotations.
+    rotations. Last, the LU factors of the whole-network system (``_factor``) and whether
+    they are made yet: (n, n) when n ≤ DENSE_LIMIT and κ < 1, else (0, 0) and never used.
     """
     real = np.empty((6, n))
     index = np.empty((4, n + 1), dtype=np.int64)
@@ -246,7 +260,110 @@ def clearing_workspace(n, n_claims):
     basis = np.empty((KRYLOV + 1, n))
     hessenberg = np.empty((KRYLOV + 1, KRYLOV))
     small = np.empty((3, KRYLOV + 1))
-    return real, index, flags, sub_col, sub_coef, sub_amount, basis, hessenberg, small
+    size = n if n <= DENSE_LIMIT and kappa < 1.0 else 0
+    factors = np.empty((size, size))
+    factored = np.zeros(1, dtype=np.bool_)
+    return (
+        real,
+        index,
+        flags,
+        sub_col,
+        sub_coef,
+        sub_amount,
+        basis,
+        hessenberg,
+        small,
+        factors,
+        factored,
+    )
+
+
+@jit
+def _factor(by_indptr, by_debtor, by_coef, factors):
+    """LU factors of A = I − M, M the whole-network matrix by creditor, without pivoting,
+    stored transposed so that both triangular solves run along rows: ``factors[c, a]`` is
+    L[a, c] for a > c (L unit lower triangular) and U[a, c] for a ≤ c.
+
+    Only called with κ < 1: every column of M sums to at most κ, so A is strictly diagonally
+    dominant by columns, elimination keeps it so (pivots ≥ 1 − κ > 0, no pivoting needed)
+    and the growth of the entries is at most 2. Right-looking: each step updates the trailing
+    columns of A, rows of ``factors``, with one vectorised multiply-subtract per column, a
+    panel of FACTOR_PANEL columns at a time: each trailing column takes the panel's updates
+    one after the other while it sits in L1, and the panel stays in L2, where column by column
+    the whole trailing matrix would pass through memory at every step. Each entry gets the
+    same updates in the same order either way.
+    """
+    n = factors.shape[0]
+    for c in range(n):
+        for a in range(n):
+            factors[c, a] = 0.0
+        factors[c, c] = 1.0
+    for a in range(n):
+        for t in range(by_indptr[a], by_indptr[a + 1]):
+            factors[by_debtor[t], a] -= by_coef[t]
+    size = np.uint64(n)
+    for p0 in range(0, n, FACTOR_PANEL):
+        p1 = min(p0 + FACTOR_PANEL, n)
+        for c in range(p0, n):
+            target = factors[c]
+            for p in range(p0, min(c, p1)):
+                u = target[p]
+                if u != 0.0:
+                    _axpy(np.uint64(p) + _ONE, size, -u, factors[p], target)
+            if c < p1:
+                # Column c has had every update from the columns before it: below the pivot
+                # it becomes column c of L.
+                pivot = target[c]
+                a = np.uint64(c) + _ONE
+                while a < size:
+                    target[a] /= pivot
+                    a += _ONE
+
+
+@jit
+def _axpy(start, stop, scale, source, target):
+    """target[a] += scale · source[a] for a in start:stop (uint64: see _ONE); the rows are
+    distinct, so this vectorises."""
+    a = start
+    while a < stop:
+        target[a] += scale * source[a]
+        a += _ONE
+
+
+@jit
+def _direct(k, claims, workspace):
+    """x = A⁻¹ b by the LU factors of the whole-network system, when this round's system
+    is it: every institution in the system (k = n, the caller's test) and in J. Factorises on
+    first use. Returns whether it did; x is left for ``_solve`` to check (one product) and
+    to polish should the residual not meet GMRES_ACCEPT.
+    """
+    real, flags, factors, factored = workspace[0], workspace[2], workspace[9], workspace[10]
+    if factors.shape[0] != k:
+        return False
+    active = flags[1]
+    for a in range(k):
+        if not active[a]:
+            return False
+    if not factored[0]:
+        _factor(claims[3], claims[4], claims[6], factors)
+        factored[0] = True
+    rhs = real[2]
+    x = real[3]
+    for a in range(k):
+        x[a] = rhs[a]
+    # L y = b, column by column of L; then U x = y, column by column of U, from the last.
+    size = np.uint64(k)
+    for c in range(k):
+        y = x[c]
+        if y != 0.0:
+            _axpy(np.uint64(c) + _ONE, size, -y, factors[c], x)
+    for c in range(k - 1, -1, -1):
+        column = factors[c]
+        y = x[c] / column[c]
+        x[c] = y
+        if y != 0.0:
+            _axpy(np.uint64(0), np.uint64(c), -y, column, x)
+    return True
 
 
 @jit
@@ -395,7 +512,7 @@ def _cycle(k, row_ptr, sub_col, sub_coef, active, x, r_norm, stop, basis, hessen
 def _solve(k, row_ptr, sub_col, sub_coef, workspace):
     """p on the system's members by Chandrasekaran's method (``_round``), each J solved by
     GMRES to GMRES_ACCEPT, from x as given."""
-    real, flags, basis, hessenberg, small = workspace[0], workspace[2], *workspace[6:]
+    real, flags, basis, hessenberg, small = workspace[0], workspace[2], *workspace[6:9]
     rhs = real[2]
     x = real[3]
     value = real[4]
@@ -638,7 +755,7 @@ def _screen(
         workspace[0],
         workspace[1],
         workspace[2],
-        *workspace[6:],
+        *workspace[6:9],
     )
     paid = real[0]
     unpaid = real[1]
@@ -749,7 +866,9 @@ def _round(in_default, external_assets, claims, sheet, workspace):
     Each system goes to GMRES (``_cycle``) on the rows of D × D that are claims, gathered
     by creditor: O(edges into D) to set up, O(edges within D) per product, where the dense
     elimination it replaces cost O(|D|³). The solve starts from the previous round's
-    payments and, for newcomers, their payments given those.
+    payments and, for newcomers, their payments given those. The exception is the system of
+    the whole network (everybody in D and J), the same matrix on every path: its LU factors
+    (``_direct``) give the start, which GMRES then only has to check.
 
     A round that adds defaulters needs p^D only to tell who they are: ``_screen`` stops
     the solve as soon as an error bound decides every test. Only the last round, which adds
@@ -787,6 +906,8 @@ def _round(in_default, external_assets, claims, sheet, workspace):
             workspace,
         ):
             return True
+    if k == n:
+        _direct(k, claims, workspace)
     _solve(k, row_ptr, sub_col, sub_coef, workspace)
     for a in range(k):
         i = local[a]
@@ -805,6 +926,48 @@ def _round(in_default, external_assets, claims, sheet, workspace):
             in_default[i] = True
             grown = True
             paid[i] = _share(i, interbank_assets[i] - unpaid[i], external_assets, sheet)
+    return grown
+
+
+@jit
+def _sweep(in_default, external_assets, claims, sheet, workspace):
+    """One step of the Picard iteration of the clearing map from above, on φ (``paid``):
+    the receipts under φ, the institutions that fall short under them flagged as defaulted,
+    and φ ← the default share of every defaulter given those receipts. Returns whether D
+    grew.
+
+    Started from φ = 1 (everybody paying in full) the iterates stay above the greatest
+    clearing vector φ*: the map is monotone and φ* is its fixed point. Receipts rise with φ,
+    so whoever falls short under an iterate falls short under φ*, and D stays inside φ*'s
+    default set, the invariant of the fictitious-default rounds, which take over from D and
+    the last φ (their warm start). Against the rounding of the iterates (each a few ulps of
+    the map of the last, the errors damped by κ < 1), a margin within SCREEN_ROUNDING ×
+    (e_i + a_i + p̄_i) / (1 − κ) of 0 is not taken as a default; the rounds decide it.
+    """
+    _, obligations, _, interbank_assets = sheet[:4]
+    kappa = sheet[7]
+    real, index = workspace[0], workspace[1]
+    paid = real[0]
+    unpaid = real[1]
+    members = index[0]
+    n = obligations.shape[0]
+    n_members = 0
+    for i in range(n):
+        if in_default[i]:
+            members[n_members] = i
+            n_members += 1
+    _unpaid(members, n_members, paid, claims, unpaid)
+    rounding = SCREEN_ROUNDING / (1.0 - kappa)
+    grown = False
+    for i in range(n):
+        received = interbank_assets[i] - unpaid[i]
+        if not in_default[i]:
+            margin = external_assets[i] + received - obligations[i]
+            if margin >= -rounding * (external_assets[i] + interbank_assets[i] + obligations[i]):
+                continue
+            in_default[i] = True
+            grown = True
+        paid[i] = _share(i, received, external_assets, sheet)
     return grown
 
 
@@ -898,6 +1061,10 @@ def _clear(
         if in_default[i]:
             # Warm start: the default value with everybody paying in full.
             paid[i] = _share(i, interbank_assets[i], external_assets, sheet)
+    if sheet[7] <= SCREEN_CONTRACTION:
+        for _ in range(SWEEPS):
+            if not _sweep(in_default, external_assets, claims, sheet, workspace):
+                break
     rounds = 0
     while True:
         rounds += 1
@@ -947,6 +1114,9 @@ def clear_fictitious_default(
     fall short to D. D only grows, so this ends after at most n rounds (Eisenberg–Noe 2001;
     Rogers–Veraart 2013, Greatest Clearing Vector Algorithm). A round that adds defaulters is
     solved only as accurately as telling them apart needs (``_screen``); the last one in full.
+    Before the first round, while κ ≤ SCREEN_CONTRACTION, sweeps of the clearing map from
+    above (``_sweep``) add whoever falls short under its iterates, while they find anyone:
+    on a cascade they find most of the defaulters for one pass over D's claims each.
 
     Parameters
     ----------
@@ -971,24 +1141,28 @@ def clear_fictitious_default(
         Rounds (linear solves of the default set), 0 when nobody falls short.
 
     A round costs O(n + edges into and out of D) plus O(edges within D) per GMRES product
-    (10–20 for the last round's solve, fewer for the others). This entry point also builds
-    the creditor-major claims and the scratch, O(n + m) per call; ``clear_paths`` does that
-    once per block. Inputs are not checked.
+    (10–20 for the last round's solve, fewer for the others). A last round with everybody in
+    the system (n ≤ DENSE_LIMIT, κ < 1) is solved by the LU factors of the whole-network
+    system instead, O(n²) plus one product to check it, the factors made, O(n³ / 3), by the
+    first path that needs them. This entry point also builds the creditor-major claims and
+    the scratch, O(n + m), and those factors anew on every call; ``clear_paths`` does all of
+    it once per block. Inputs are not checked.
     """
     pool = interbank_liabilities if senior_external else obligations
+    sheet = block_sheet(
+        external_liabilities,
+        obligations,
+        interbank_liabilities,
+        interbank_assets,
+        alpha,
+        beta,
+        senior_external,
+    )
     return _clear(
         external_assets,
         creditor_major(owe_indptr, owe_creditor, owe_amount, pool, beta),
-        block_sheet(
-            external_liabilities,
-            obligations,
-            interbank_liabilities,
-            interbank_assets,
-            alpha,
-            beta,
-            senior_external,
-        ),
-        clearing_workspace(obligations.shape[0], owe_creditor.shape[0]),
+        sheet,
+        clearing_workspace(obligations.shape[0], owe_creditor.shape[0], sheet[7]),
         out_payments,
         out_received,
         out_contagion_loss,
@@ -1120,7 +1294,9 @@ def clear_paths(
 
     Runs without the GIL (the jit options), so blocks can be cleared on a thread pool.
     Each path is cleared on its own, in a fixed order of operations: results do not depend
-    on the other paths of the block or on the threads. Inputs are not checked.
+    on the other paths of the block or on the threads. The LU factors of the whole-network
+    system are made by the first path that needs them and kept for the block; they depend
+    on the network alone, so which path makes them changes no bit. Inputs are not checked.
     """
     n_paths = external_assets.shape[0]
     obligations, interbank_liabilities, interbank_assets = network_totals(
@@ -1137,7 +1313,7 @@ def clear_paths(
         beta,
         senior_external,
     )
-    workspace = clearing_workspace(obligations.shape[0], owe_creditor.shape[0])
+    workspace = clearing_workspace(obligations.shape[0], owe_creditor.shape[0], sheet[7])
     received = np.empty(obligations.shape[0])
     for path in range(n_paths):
         _clear(

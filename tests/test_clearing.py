@@ -13,9 +13,14 @@ import numpy as np
 import pytest
 
 from kernels.clearing import (
+    FACTOR_PANEL,
+    _direct,
+    _factor,
     clear_fictitious_default,
     clear_fixed_point,
     clear_paths,
+    clearing_workspace,
+    creditor_major,
     network_totals,
 )
 
@@ -86,6 +91,8 @@ def test_published_example_pari_passu():
     # Round 2, D = {1, 2}: p₁ = 1/2 + p₂/3 + 1/2, p₂ = 5/8 + p₁/5 + 1/2, so
     #   p₁ = 11/8 + p₁/15, p₁ = 165/112, p₂ = 159/112; bank 3 gets 33/112 + 53/112 = 86/112
     #   and 84/112 + 86/112 ≥ 168/112: solvent, done.
+    # The kernel's sweeps (Picard steps from full payment, ``_sweep``) find bank 2 from
+    # bank 1's round-1 payment before any solve, so it solves once, D = {1, 2}: one round.
     liabilities = np.full((3, 3), 0.5)
     np.fill_diagonal(liabilities, 0.0)
     e = np.array([1 / 2, 5 / 8, 3 / 4])
@@ -93,7 +100,7 @@ def test_published_example_pari_passu():
     out = clear_both(e, liabilities, x)
     assert_close(out.payments, np.array([165, 159, 168]) / 112)
     np.testing.assert_array_equal(out.defaulted, [True, True, False])
-    assert out.count == 2
+    assert out.count == 1
 
 
 def test_senior_external_by_hand():
@@ -122,6 +129,7 @@ def test_senior_external_by_hand():
     assert_close(out.received, [1, 1, 1])
     assert_close(out.contagion_loss, [1, 3, 1])
     np.testing.assert_array_equal(out.defaulted, [True, True, True])
+    # Senior with β = 1 gives κ = 1 (``contraction``): no sweeps, the rounds as above.
     assert out.count == 2
 
 
@@ -138,7 +146,8 @@ def test_default_costs_by_hand():
     #   p_B = 7/8 + (3/4)(p_A/2)     = 7/8 + 3p_A/8
     #   → p_A = 5/4 + 7/32 + 3p_A/32, (29/32) p_A = 47/32, p_A = 47/29, p_B = 43/29.
     #   C receives p_B/3 = 43/87 and has 7/4 + 43/87 ≥ 2: solvent, done.
-    # r = (p_B/3 + 1, p_A/2, p_B/3) = (130/87, 47/58, 43/87).
+    # r = (p_B/3 + 1, p_A/2, p_B/3) = (130/87, 47/58, 43/87). The kernel's sweeps find B
+    # from A's round-1 payment, so it solves once, D = {A, B}.
     # Contagion loss = unpaid interbank claims + default costs (1 − α) e + (1 − β) r:
     #   A: (1 − 43/87) + (1/2 + (1/4)(130/87)) = 44/87 + 76/87 = 40/29
     #   B: (2 − 47/58) + ((1/2)(7/4) + (1/4)(47/58)) = 69/58 + 125/116 = 263/116
@@ -153,7 +162,7 @@ def test_default_costs_by_hand():
     assert_close(out.received, [130 / 87, 47 / 58, 43 / 87])
     assert_close(out.contagion_loss, [40 / 29, 263 / 116, 44 / 87])
     np.testing.assert_array_equal(out.defaulted, [True, True, False])
-    assert out.count == 2
+    assert out.count == 1
 
     # Without costs only A defaults: p_A = 1 + 2 = 3, r = (2, 3/2, 1), and B loses 2 − 3/2.
     plain = clear_both(e, liabilities, x)
@@ -358,3 +367,103 @@ def test_clear_paths_matches_per_path_kernel_and_threads(senior):
         parts = list(pool.map(run, halves))
     for k in range(3):
         np.testing.assert_array_equal(np.concatenate([p[k] for p in parts]), serial[k])
+
+
+# --- Whole-network default: the dense LU ------------------------------------------------------
+
+
+def owing_network(seed, n):
+    """Every bank owes other banks (a ring at least) and external creditors, so that all are in
+    the whole-network system and κ = β max l̄ / p̄ < 1."""
+    rng = np.random.default_rng(seed)
+    liabilities = np.where(rng.random((n, n)) < 0.2, rng.uniform(0.1, 1.0, (n, n)), 0.0)
+    np.fill_diagonal(liabilities, 0.0)
+    ring = np.arange(n)
+    liabilities[ring, (ring + 1) % n] = np.maximum(liabilities[ring, (ring + 1) % n], 0.1)
+    return liabilities, rng.uniform(0.5, 2.0, n)
+
+
+def test_lu_factors_reconstruct_the_whole_system():
+    # More than two panels, the last one partial.
+    n = 2 * FACTOR_PANEL + 5
+    liabilities, x = owing_network(3, n)
+    obligations = liabilities.sum(axis=1) + x
+    beta = 0.8
+    claims = creditor_major(*to_csr(liabilities), obligations, beta)
+    factors = np.empty((n, n))
+    _factor(claims[3], claims[4], claims[6], factors)
+    lower = np.tril(factors.T, -1) + np.eye(n)
+    upper = np.triu(factors.T)
+    # A = I − M, M[a, c] = β L_ca / p̄_c: what creditor a gets per unit paid by debtor c.
+    a = np.eye(n) - beta * (liabilities / obligations[:, None]).T
+    np.testing.assert_allclose(lower @ upper, a, rtol=0, atol=1e-14)
+
+
+def test_direct_solve_of_the_whole_system():
+    n = 2 * FACTOR_PANEL + 5
+    liabilities, x = owing_network(4, n)
+    obligations = liabilities.sum(axis=1) + x
+    beta = 0.8
+    claims = creditor_major(*to_csr(liabilities), obligations, beta)
+    a = np.eye(n) - beta * (liabilities / obligations[:, None]).T
+    b = np.random.default_rng(6).uniform(0.0, 1.0, n)
+    workspace = clearing_workspace(
+        n, claims[1].shape[0], beta * np.max(liabilities.sum(1) / obligations)
+    )
+    real, flags = workspace[0], workspace[2]
+    real[2, :] = b
+    flags[1, :] = True
+    assert _direct(n, claims, workspace)
+    np.testing.assert_allclose(real[3], np.linalg.solve(a, b), rtol=1e-13, atol=0)
+    # Not the whole system: somebody outside J, or κ = 1 (no factors).
+    flags[1, 7] = False
+    assert not _direct(n, claims, workspace)
+    flags[1, 7] = True
+    assert not _direct(n, claims, clearing_workspace(n, claims[1].shape[0], 1.0))
+
+
+@pytest.mark.parametrize(("alpha", "beta"), [(1.0, 1.0), (0.9, 0.8)])
+def test_everybody_defaults_through_the_dense_lu(alpha, beta):
+    n = 2 * FACTOR_PANEL + 5
+    liabilities, x = owing_network(11, n)
+    e = np.random.default_rng(12).uniform(0.0, 0.3, n)
+    # clear_both holds the result against Picard to 1e-12.
+    out = clear_both(e, liabilities, x, alpha=alpha, beta=beta)
+    assert out.defaulted.all()
+    payments, received, loss, defaulted, rounds = clear_fictitious_default_twin(
+        e, liabilities, x, alpha, beta, False
+    )
+    assert_close(out.payments, payments)
+    assert_close(out.received, received)
+    assert_close(out.contagion_loss, loss)
+    np.testing.assert_array_equal(out.defaulted, defaulted)
+    assert out.count == rounds
+
+
+def test_clear_paths_factorises_once_and_matches_per_path_kernel():
+    # Paths from nobody defaulting to everybody: the block factorises the whole-network system
+    # on the first path that needs it and reuses it; each single-path call factorises its own.
+    n = 2 * FACTOR_PANEL + 5
+    liabilities, x = owing_network(5, n)
+    indptr, creditor, amount = to_csr(liabilities)
+    base = liabilities.sum(axis=1) + x
+    scales = np.linspace(1.2, 0.0, 24)[:, None]
+    assets = np.ascontiguousarray(scales * base)
+    alpha, beta = 0.9, 0.8
+
+    def run(block):
+        out = (np.empty(block.shape), np.empty(block.shape), np.empty(block.shape, dtype=bool))
+        clear_paths(block, indptr, creditor, amount, x, alpha, beta, False, *out)
+        return out
+
+    serial = run(assets)
+    everybody = serial[2].all(axis=1)
+    assert everybody.any() and not serial[2][0].any()
+    for path in range(assets.shape[0]):
+        one = clear(assets[path], liabilities, x, alpha=alpha, beta=beta)
+        np.testing.assert_array_equal(serial[0][path], one.payments)
+        np.testing.assert_array_equal(serial[1][path], one.contagion_loss)
+    # Reversed, the first path to factorise is another one: the same bits.
+    backwards = run(np.ascontiguousarray(assets[::-1]))
+    for k in range(3):
+        np.testing.assert_array_equal(backwards[k][::-1], serial[k])

@@ -3,6 +3,10 @@
 The same algorithm written the obvious way: everybody is re-tested for default every round
 (the kernel tests only the creditors of defaulters), sums are matrix products and the
 linear systems go to ``numpy.linalg.solve``. The two agree to rounding.
+
+Like the kernel, it first sweeps the clearing map from everybody paying in full while the
+sweeps find defaulters (``kernels.clearing._sweep``), with the same margin, and starts the
+rounds by solving the set they found.
 """
 
 from __future__ import annotations
@@ -25,16 +29,37 @@ def clear_fictitious_default_twin(
     pool = owed if senior_external else obligations
     ahead = x if senior_external else np.zeros_like(x)
 
+    assets = big_l.sum(axis=0)
+
+    def share(received):
+        value = alpha * e - ahead + beta * received
+        return np.divide(value, pool, out=np.zeros_like(value), where=(value > 0) & (pool > 0))
+
     paid = np.ones(len(e))  # share of its interbank debt each institution pays
-    in_default = np.zeros(len(e), dtype=bool)
+    in_default = e + assets < obligations
+    # The sweeps, while they find defaulters; κ as kernels.clearing.contraction.
+    kappa = beta * np.max(np.divide(owed, pool, out=np.zeros_like(owed), where=pool > 0))
+    if in_default.any() and kappa <= 0.99:
+        paid = np.where(in_default, share(assets), 1.0)
+        margin = 1e-12 / (1.0 - kappa) * (e + assets + obligations)
+        for _ in range(64):
+            received = big_l.T @ paid
+            new = ~in_default & (e + received - obligations < -margin)
+            in_default |= new
+            paid = np.where(in_default, share(received), 1.0)
+            if not new.any():
+                break
+    solve_first = in_default.any()
     rounds = 0
     while True:
-        received = big_l.T @ paid
-        new = ~in_default & (e + received < obligations)
-        if not new.any():
-            break
+        if not solve_first:
+            received = big_l.T @ paid
+            new = ~in_default & (e + received < obligations)
+            if not new.any():
+                break
+            in_default |= new
+        solve_first = False
         rounds += 1
-        in_default |= new
         members = np.flatnonzero(in_default & (pool > 0))
         solvent = (~in_default).astype(float)
         rhs = alpha * e - ahead + beta * (big_l.T @ solvent)
