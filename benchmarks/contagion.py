@@ -642,12 +642,15 @@ def main() -> None:
         "- fail first: institutions per path whose first-round loss exceeds their capital; "
         "defaults: the kernel's `defaulted` per path, over the kernel's paths.",
         "- kernel paths × calls: paths per `clear_paths` / `debtrank_paths` call (a prefix "
-        f"of {options.pool:,} drawn paths) and calls per timing. NumPy paths: a prefix of "
-        "those, one path at a time.",
+        f"of {options.pool:,} drawn paths) and calls per timing; each call builds its network "
+        "layout and, when a path needs them, the LU factors of the whole-network system, "
+        "inside the timing. NumPy paths: a prefix of those, one path at a time.",
         "- NumPy iterations: Picard iterations until no payment moves by more than 1e-12 "
         "(clearing) or DebtRank rounds, per path. Kernel FD rounds: rounds of the "
-        "fictitious-default algorithm (each a GMRES solve of the default set, itself grown "
-        "by Chandrasekaran's method), per path, on the NumPy paths.",
+        "fictitious-default algorithm (each a solve of the default set, itself grown by "
+        "Chandrasekaran's method: GMRES, or the LU factors when everybody has defaulted), "
+        "after the sweeps from full payment that find a cascade's defaulters before them, "
+        "per path, on the NumPy paths.",
         "- max abs diff: over the NumPy paths, the largest |kernel − NumPy| of payments and "
         f"contagion losses (currency; accepted ≤ {AGREEMENT:g}); largest in this run "
         f"{worst:.1e} — {'within' if worst <= AGREEMENT else '**outside**'} the tolerance.",
