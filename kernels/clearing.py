@@ -1087,6 +1087,37 @@ def _clear(
 
 
 @jit
+def _setup_block(
+    owe_indptr,
+    owe_creditor,
+    owe_amount,
+    external_liabilities,
+    obligations,
+    interbank_liabilities,
+    interbank_assets,
+    alpha,
+    beta,
+    senior_external,
+):
+    """What ``_clear`` takes besides the path, built once per call of either entry point:
+    the claims (``creditor_major``), the balance sheets (``block_sheet``) and the scratch
+    (``clearing_workspace``)."""
+    pool = interbank_liabilities if senior_external else obligations
+    sheet = block_sheet(
+        external_liabilities,
+        obligations,
+        interbank_liabilities,
+        interbank_assets,
+        alpha,
+        beta,
+        senior_external,
+    )
+    claims = creditor_major(owe_indptr, owe_creditor, owe_amount, pool, beta)
+    workspace = clearing_workspace(obligations.shape[0], owe_creditor.shape[0], sheet[7])
+    return claims, sheet, workspace
+
+
+@jit
 def clear_fictitious_default(
     external_assets,
     owe_indptr,
@@ -1148,8 +1179,10 @@ def clear_fictitious_default(
     the scratch, O(n + m), and those factors anew on every call; ``clear_paths`` does all of
     it once per block. Inputs are not checked.
     """
-    pool = interbank_liabilities if senior_external else obligations
-    sheet = block_sheet(
+    claims, sheet, workspace = _setup_block(
+        owe_indptr,
+        owe_creditor,
+        owe_amount,
         external_liabilities,
         obligations,
         interbank_liabilities,
@@ -1160,9 +1193,9 @@ def clear_fictitious_default(
     )
     return _clear(
         external_assets,
-        creditor_major(owe_indptr, owe_creditor, owe_amount, pool, beta),
+        claims,
         sheet,
-        clearing_workspace(obligations.shape[0], owe_creditor.shape[0], sheet[7]),
+        workspace,
         out_payments,
         out_received,
         out_contagion_loss,
@@ -1302,9 +1335,10 @@ def clear_paths(
     obligations, interbank_liabilities, interbank_assets = network_totals(
         owe_indptr, owe_creditor, owe_amount, external_liabilities
     )
-    pool = interbank_liabilities if senior_external else obligations
-    claims = creditor_major(owe_indptr, owe_creditor, owe_amount, pool, beta)
-    sheet = block_sheet(
+    claims, sheet, workspace = _setup_block(
+        owe_indptr,
+        owe_creditor,
+        owe_amount,
         external_liabilities,
         obligations,
         interbank_liabilities,
@@ -1313,7 +1347,6 @@ def clear_paths(
         beta,
         senior_external,
     )
-    workspace = clearing_workspace(obligations.shape[0], owe_creditor.shape[0], sheet[7])
     received = np.empty(obligations.shape[0])
     for path in range(n_paths):
         _clear(

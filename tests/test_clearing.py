@@ -79,6 +79,18 @@ def assert_close(actual, expected):
     np.testing.assert_allclose(actual, np.asarray(expected, dtype=float), rtol=0, atol=ATOL)
 
 
+def assert_matches_twin(out, e, liabilities, x, alpha, beta, senior_external):
+    """The kernel's result against the NumPy twin's: values to ATOL, flags and rounds exactly."""
+    payments, received, loss, defaulted, rounds = clear_fictitious_default_twin(
+        e, liabilities, x, alpha, beta, senior_external
+    )
+    assert_close(out.payments, payments)
+    assert_close(out.received, received)
+    assert_close(out.contagion_loss, loss)
+    np.testing.assert_array_equal(out.defaulted, defaulted)
+    assert out.count == rounds
+
+
 # --- Worked examples --------------------------------------------------------------------------
 
 
@@ -299,14 +311,7 @@ def test_losses_reconcile_with_the_balance_sheet(seed, stress, senior, alpha, be
 def test_matches_twin(seed, stress, senior, alpha, beta):
     liabilities, x, e = random_network(seed, stress)
     out = clear(e, liabilities, x, alpha=alpha, beta=beta, senior_external=senior)
-    payments, received, loss, defaulted, rounds = clear_fictitious_default_twin(
-        e, liabilities, x, alpha, beta, senior
-    )
-    assert_close(out.payments, payments)
-    assert_close(out.received, received)
-    assert_close(out.contagion_loss, loss)
-    np.testing.assert_array_equal(out.defaulted, defaulted)
-    assert out.count == rounds
+    assert_matches_twin(out, e, liabilities, x, alpha, beta, senior)
 
 
 @pytest.mark.parametrize(("seed", "stress", "senior", "alpha", "beta"), CASES)
@@ -383,33 +388,33 @@ def owing_network(seed, n):
     return liabilities, rng.uniform(0.5, 2.0, n)
 
 
-def test_lu_factors_reconstruct_the_whole_system():
-    # More than two panels, the last one partial.
+def whole_system(seed, beta=0.8):
+    """An ``owing_network`` of more than two factorisation panels (the last one partial): its
+    creditor-major claims, A = I − M as a dense matrix and κ. M[a, c] = β L_ca / p̄_c, what
+    creditor a gets per unit paid by debtor c."""
     n = 2 * FACTOR_PANEL + 5
-    liabilities, x = owing_network(3, n)
+    liabilities, x = owing_network(seed, n)
     obligations = liabilities.sum(axis=1) + x
-    beta = 0.8
     claims = creditor_major(*to_csr(liabilities), obligations, beta)
+    a = np.eye(n) - beta * (liabilities / obligations[:, None]).T
+    return claims, a, beta * np.max(liabilities.sum(axis=1) / obligations)
+
+
+def test_lu_factors_reconstruct_the_whole_system():
+    claims, a, _ = whole_system(3)
+    n = a.shape[0]
     factors = np.empty((n, n))
     _factor(claims[3], claims[4], claims[6], factors)
     lower = np.tril(factors.T, -1) + np.eye(n)
     upper = np.triu(factors.T)
-    # A = I − M, M[a, c] = β L_ca / p̄_c: what creditor a gets per unit paid by debtor c.
-    a = np.eye(n) - beta * (liabilities / obligations[:, None]).T
     np.testing.assert_allclose(lower @ upper, a, rtol=0, atol=1e-14)
 
 
 def test_direct_solve_of_the_whole_system():
-    n = 2 * FACTOR_PANEL + 5
-    liabilities, x = owing_network(4, n)
-    obligations = liabilities.sum(axis=1) + x
-    beta = 0.8
-    claims = creditor_major(*to_csr(liabilities), obligations, beta)
-    a = np.eye(n) - beta * (liabilities / obligations[:, None]).T
+    claims, a, kappa = whole_system(4)
+    n = a.shape[0]
     b = np.random.default_rng(6).uniform(0.0, 1.0, n)
-    workspace = clearing_workspace(
-        n, claims[1].shape[0], beta * np.max(liabilities.sum(1) / obligations)
-    )
+    workspace = clearing_workspace(n, claims[1].shape[0], kappa)
     real, flags = workspace[0], workspace[2]
     real[2, :] = b
     flags[1, :] = True
@@ -430,14 +435,7 @@ def test_everybody_defaults_through_the_dense_lu(alpha, beta):
     # clear_both holds the result against Picard to 1e-12.
     out = clear_both(e, liabilities, x, alpha=alpha, beta=beta)
     assert out.defaulted.all()
-    payments, received, loss, defaulted, rounds = clear_fictitious_default_twin(
-        e, liabilities, x, alpha, beta, False
-    )
-    assert_close(out.payments, payments)
-    assert_close(out.received, received)
-    assert_close(out.contagion_loss, loss)
-    np.testing.assert_array_equal(out.defaulted, defaulted)
-    assert out.count == rounds
+    assert_matches_twin(out, e, liabilities, x, alpha, beta, False)
 
 
 def test_clear_paths_factorises_once_and_matches_per_path_kernel():
