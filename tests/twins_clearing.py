@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from kernels.clearing import SCREEN_CONTRACTION, SCREEN_ROUNDING, SWEEPS
+
 
 def clear_fictitious_default_twin(
     external_assets, liabilities, external_liabilities, alpha, beta, senior_external
@@ -39,10 +41,10 @@ def clear_fictitious_default_twin(
     in_default = e + assets < obligations
     # The sweeps, while they find defaulters; κ as kernels.clearing.contraction.
     kappa = beta * np.max(np.divide(owed, pool, out=np.zeros_like(owed), where=pool > 0))
-    if in_default.any() and kappa <= 0.99:
+    if in_default.any() and kappa <= SCREEN_CONTRACTION:
         paid = np.where(in_default, share(assets), 1.0)
-        margin = 1e-12 / (1.0 - kappa) * (e + assets + obligations)
-        for _ in range(64):
+        margin = SCREEN_ROUNDING / (1.0 - kappa) * (e + assets + obligations)
+        for _ in range(SWEEPS):
             received = big_l.T @ paid
             new = ~in_default & (e + received - obligations < -margin)
             in_default |= new
