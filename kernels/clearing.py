@@ -940,27 +940,39 @@ def _sweep(in_default, external_assets, claims, sheet, workspace):
     clearing vector φ*: the map is monotone and φ* is its fixed point. Receipts rise with φ,
     so whoever falls short under an iterate falls short under φ*, and D stays inside φ*'s
     default set, the invariant of the fictitious-default rounds, which take over from D and
-    the last φ (their warm start). Against the rounding of the iterates (each a few ulps of
-    the map of the last, the errors damped by κ < 1), a margin within SCREEN_ROUNDING ×
-    (e_i + a_i + p̄_i) / (1 − κ) of 0 is not taken as a default; the rounds decide it.
+    the last φ (their warm start).
+
+    Receipts are formed in payment space, as the rounds form theirs: the claims on the
+    solvent, a_i minus the claims on D (summed in the order of ``network_totals``, so exactly
+    0 once all of i's debtors are in D), plus Σ_{j∈D} L_ji φ_j. As a_i − unpaid_i they would
+    lose a nearly worthless large claim's few cents to cancellation, and pass the error on
+    to i's creditors through φ_i, beyond any margin of their own size. What is left is a few
+    ulps per step of the receipts' own terms, damped by κ < 1 from step to step; a margin
+    within SCREEN_ROUNDING × (e_i + a_i + p̄_i) / (1 − κ) of 0 is not taken as a default, the
+    rounds decide it.
     """
     _, obligations, _, interbank_assets = sheet[:4]
     kappa = sheet[7]
-    real, index = workspace[0], workspace[1]
+    owe_indptr, to_creditor, owe_amount = claims[0], claims[1], claims[2]
+    real = workspace[0]
     paid = real[0]
-    unpaid = real[1]
-    members = index[0]
+    on_default = real[1]  # Σ_{j∈D} L_ji
+    from_default = real[5]  # Σ_{j∈D} L_ji φ_j
     n = obligations.shape[0]
-    n_members = 0
     for i in range(n):
-        if in_default[i]:
-            members[n_members] = i
-            n_members += 1
-    _unpaid(members, n_members, paid, claims, unpaid)
+        on_default[i] = 0.0
+        from_default[i] = 0.0
+    for j in range(n):
+        if in_default[j]:
+            phi = paid[j]
+            for t in range(owe_indptr[j], owe_indptr[j + 1]):
+                c = to_creditor[t]
+                on_default[c] += owe_amount[t]
+                from_default[c] += owe_amount[t] * phi
     rounding = SCREEN_ROUNDING / (1.0 - kappa)
     grown = False
     for i in range(n):
-        received = interbank_assets[i] - unpaid[i]
+        received = (interbank_assets[i] - on_default[i]) + from_default[i]
         if not in_default[i]:
             margin = external_assets[i] + received - obligations[i]
             if margin >= -rounding * (external_assets[i] + interbank_assets[i] + obligations[i]):

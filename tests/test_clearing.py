@@ -7,6 +7,7 @@ by hand below, the Picard iteration, the NumPy twin, and properties on random ne
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from fractions import Fraction
 from types import SimpleNamespace
 
 import numpy as np
@@ -199,6 +200,32 @@ def test_balanced_ring_without_assets_pays_in_full(senior_external, costs):
     np.testing.assert_array_equal(out.contagion_loss, zero)
     assert not out.defaulted.any()
     assert out.count == 0
+
+
+@pytest.mark.parametrize(("large", "e_c"), [(1e8, 2.7), (3.7e9, 1.3), (1e10, 2.2)])
+def test_nearly_worthless_large_claim_does_not_tip_a_solvent_creditor(large, e_c):
+    # C owes B a large amount S and is nearly worthless (external assets E); B owes i 1;
+    # α = β = 1/2. i clears its obligations by 1e-10. C: e = E, p̄ = 2S, defaults, pays αE
+    # to its creditors, B gets half of it, r_B = αE/2. B: e = 0, p̄ = 2, defaults,
+    # p_B = β r_B, so φ_B = β r_B / 2 and i receives φ_B. With e_i = 1 − φ_B + 1e-10, i has
+    # 1 + 1e-10 ≥ p̄_i = 1: solvent. Receipts formed as a_B − unpaid_B = S − S(1 − φ_C) lose
+    # about ulp(S) to cancellation, which tips i into default with these (S, E); the sweeps
+    # form them in payment space.
+    alpha = beta = 0.5
+    liabilities = np.zeros((3, 3))
+    liabilities[0, 1] = large
+    liabilities[1, 2] = 1.0
+    x = np.array([large, 1.0, 1.0])
+    r_b = Fraction(alpha) * Fraction(e_c) / 2
+    phi_b = Fraction(beta) * r_b / 2
+    e = np.array([e_c, 0.0, float(1 - phi_b + Fraction(1e-10))])
+    out = clear(e, liabilities, x, alpha=alpha, beta=beta)
+    np.testing.assert_array_equal(out.defaulted, [True, True, False])
+    # The outputs report B's receipts as a_B − unpaid_B (the reconciliation's identity):
+    # exact to rounding at the scale of B's balance sheet, S, not of the receipts themselves.
+    np.testing.assert_allclose(
+        out.payments, [alpha * e_c, float(beta * r_b), 1.0], rtol=0, atol=1e-15 * large
+    )
 
 
 # --- Random networks --------------------------------------------------------------------------
