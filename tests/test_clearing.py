@@ -15,8 +15,10 @@ import pytest
 
 from kernels.clearing import (
     FACTOR_PANEL,
+    _clear,
     _direct,
     _factor,
+    _setup_block,
     clear_fictitious_default,
     clear_fixed_point,
     clear_paths,
@@ -469,7 +471,36 @@ def test_everybody_defaults_through_the_dense_lu(alpha, beta):
     assert_matches_twin(out, e, liabilities, x, alpha, beta, False)
 
 
-def test_clear_paths_factorises_once_and_matches_per_path_kernel():
+def test_factors_are_made_by_the_first_whole_network_round_and_kept():
+    # GMRES would polish any start, so the results alone do not show the factors in use.
+    n = 2 * FACTOR_PANEL + 5
+    liabilities, x = owing_network(5, n)
+    indptr, creditor, amount = to_csr(liabilities)
+    alpha, beta = 0.9, 0.8
+    totals = network_totals(indptr, creditor, amount, x)
+    claims, sheet, workspace = _setup_block(
+        indptr, creditor, amount, x, *totals, alpha, beta, False
+    )
+    factors, factored = workspace[9], workspace[10]
+    out = (np.empty(n), np.empty(n), np.empty(n), np.empty(n, dtype=bool))
+    obligations = totals[0]
+
+    _clear(0.5 * obligations, claims, sheet, workspace, *out)  # a few default, not all
+    assert out[3].any() and not out[3].all()
+    assert not factored[0]
+    _clear(np.zeros(n) + 0.01, claims, sheet, workspace, *out)  # everybody defaults
+    assert out[3].all()
+    assert factored[0]
+    fresh = np.empty((n, n))
+    _factor(claims[3], claims[4], claims[6], fresh)
+    np.testing.assert_array_equal(factors, fresh)
+    # The next whole-network path reuses them as they are.
+    factors[:] = np.nan
+    _clear(np.zeros(n) + 0.02, claims, sheet, workspace, *out)
+    assert np.isnan(factors).all()
+
+
+def test_clear_paths_matches_per_path_kernel_whichever_path_factorises():
     # Paths from nobody defaulting to everybody: the block factorises the whole-network system
     # on the first path that needs it and reuses it; each single-path call factorises its own.
     n = 2 * FACTOR_PANEL + 5
