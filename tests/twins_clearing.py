@@ -40,7 +40,9 @@ def clear_fictitious_default_twin(
     paid = np.ones(len(e))  # share of its interbank debt each institution pays
     in_default = e + assets < obligations
     # The sweeps, while they find defaulters; κ as kernels.clearing.contraction.
-    kappa = beta * np.max(np.divide(owed, pool, out=np.zeros_like(owed), where=pool > 0))
+    kappa = beta * np.max(
+        np.divide(owed, pool, out=np.zeros_like(owed), where=pool > 0), initial=0.0
+    )
     if in_default.any() and kappa <= SCREEN_CONTRACTION:
         paid = np.where(in_default, share(assets), 1.0)
         margin = SCREEN_ROUNDING / (1.0 - kappa) * (e + assets + obligations)
