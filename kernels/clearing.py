@@ -152,10 +152,10 @@ _FOUR = np.uint64(4)
 
 
 @jit
-def creditor_major(owe_indptr, owe_creditor, owe_amount, pool, beta):
+def creditor_major(owe_indptr, owe_creditor, owe_amount, pool, beta, interbank_assets):
     """The claims as the rounds use them, built once per block: a tuple ``claims`` =
     (owe_indptr, to_creditor, owe_amount, by_indptr, by_debtor, by_amount, by_coef, scale,
-    reach).
+    reach, upstream).
 
     For creditor i and t in ``by_indptr[i]:by_indptr[i + 1]``: debtor ``by_debtor[t]`` = j,
     ascending (so sums over a creditor's debtors run in the order of ``network_totals``),
@@ -164,7 +164,9 @@ def creditor_major(owe_indptr, owe_creditor, owe_amount, pool, beta):
     Debtors are uint32 and so is ``to_creditor``, a copy of ``owe_creditor`` (see _ONE).
 
     ``reach[i]`` = max_j L_ji / w_j, the most i's receipts move per unit of one debtor's
-    payment, for the error bounds of ``_screen``.
+    payment, for the error bounds of ``_screen``. ``upstream[i]`` = Σ_j (L_ji / w_j) a_j
+    (a: ``interbank_assets``): how far rounding at the scale of i's debtors' balance sheets
+    moves i's receipts through their payments, for the margin of ``_sweep``.
     """
     n = owe_indptr.shape[0] - 1
     m = owe_creditor.shape[0]
@@ -174,6 +176,7 @@ def creditor_major(owe_indptr, owe_creditor, owe_amount, pool, beta):
     by_coef = np.empty(m)
     scale = np.empty(n)
     reach = np.zeros(n)
+    upstream = np.zeros(n)
     to_creditor = np.empty(m, dtype=np.uint32)
     for j in range(n):
         # A debtor's pool is at least what it owes, so 0 only if its claims are all 0.
@@ -187,6 +190,7 @@ def creditor_major(owe_indptr, owe_creditor, owe_amount, pool, beta):
             by_amount[s] = owe_amount[t]
             by_coef[s] = owe_amount[t] * scale[j]
             reach[c] = max(reach[c], owe_amount[t] * inverse)
+            upstream[c] += owe_amount[t] * inverse * interbank_assets[j]
     return (
         owe_indptr,
         to_creditor,
@@ -197,6 +201,7 @@ def creditor_major(owe_indptr, owe_creditor, owe_amount, pool, beta):
         by_coef,
         scale,
         reach,
+        upstream,
     )
 
 
@@ -572,22 +577,37 @@ def _close(k, row_ptr, sub_col, sub_coef, rhs, active):
 
 
 @jit
+def _keep(t, nnz, position, by_debtor, by_amount, sub_col, sub_amount):
+    """Claim t of a member's row, written at nnz of the compacted D × D rows and kept by
+    advancing nnz when its debtor is in the system (in D: only debtors with a positive pool
+    have claims). Returns (nnz, the claim if its debtor is solvent, else 0). No branch: which
+    debtors have defaulted is close to random, and a mispredicted branch also discards the
+    loads in flight behind it."""
+    column = position[by_debtor[t]]
+    amount = by_amount[t]
+    sub_col[nnz] = column
+    sub_amount[nnz] = amount
+    kept = column >= 0
+    # A product, not a select: LLVM may compile a select of doubles into a branch.
+    return nnz + np.uint64(kept), amount * np.float64(column < 0)
+
+
+@jit
 def _setup(in_default, external_assets, claims, sheet, workspace):
     """The round's system on D (see ``_round``): D ascending into ``members``, local indices
     for the members with something to pay, D × D by creditor, the values b (``rhs``), J and
     the warm start x = w φ from ``paid``. Returns (|D|, members in the system).
 
     A member's row is gathered from its claims by creditor, ascending, with its sum of
-    claims on D: a_i minus that sum is its claims on the solvent, exactly 0 once all its
-    debtors are in D (the same terms in the same order as in ``network_totals``). The entry
-    of M is recomputed as L_ji · scale_j, the product that made ``by_coef``, so that the scan
-    reads two arrays rather than three.
+    claims on the solvent, exactly 0 once all its debtors are in D. The entry of M is
+    recomputed as L_ji · scale_j, the product that made ``by_coef``, so that the scan reads
+    two arrays rather than three.
 
     When every institution is in the system, D × D is the whole creditor-major matrix, with
     local index = institution: it is not copied, and the caller uses ``by_indptr``,
     ``by_debtor``, ``by_coef`` in its place (the same entries in the same order).
     """
-    external_liabilities, obligations, interbank_liabilities, interbank_assets = sheet[:4]
+    external_liabilities, obligations, interbank_liabilities, _ = sheet[:4]
     alpha, beta, senior_external, _ = sheet[4:]
     by_indptr, by_debtor, by_amount, by_coef, scale = claims[3:8]
     real, index, flags, sub_col, sub_coef, sub_amount = workspace[:6]
@@ -620,34 +640,28 @@ def _setup(in_default, external_assets, claims, sheet, workspace):
         row_ptr[a] = nnz
         t = np.uint64(by_indptr[i])
         stop = np.uint64(by_indptr[i + 1])
-        # i's claims on D. With everybody in the system, all of a_i. Otherwise summed in
-        # ascending debtor order as in ``network_totals``, so that they come to exactly a_i
-        # once all of i's debtors are in D: the claims on the solvent are then exactly 0.
-        from_default = interbank_assets[i]
+        # i's claims on the solvent, which pay in full: none with everybody in the system.
+        # Summed directly rather than as a_i minus the claims on D, which would lose a small
+        # claim on the solvent next to a large one on D to cancellation; with all of i's
+        # debtors in D the sum is of zeros, exactly 0.
+        on_solvent = 0.0
         if not whole:
-            from_default = 0.0
-            # Compact the claims on D without a branch per claim: write each one and keep it
-            # by advancing. Which debtors have defaulted is close to random, and a
-            # mispredicted branch also discards the loads in flight behind it. Only debtors
-            # with a positive pool have claims, so "in the system" is "in D" here.
+            # Compact the claims on D without a branch per claim (``_keep``), summing the
+            # claims on the solvent.
             start = nnz
             while t < stop:
-                column = position[by_debtor[t]]
-                sub_col[nnz] = column
-                sub_amount[nnz] = by_amount[t]
-                nnz += np.uint64(column >= 0)
+                nnz, amount = _keep(t, nnz, position, by_debtor, by_amount, sub_col, sub_amount)
+                on_solvent += amount
                 t += _ONE
-            # Then, on the kept claims: the sum and the entries of M.
+            # Then the entries of M on the kept claims.
             t = start
             while t < nnz:
-                amount = sub_amount[t]
-                from_default += amount
-                sub_coef[t] = amount * scale[local[sub_col[t]]]
+                sub_coef[t] = sub_amount[t] * scale[local[sub_col[t]]]
                 t += _ONE
         rhs[a] = (
             alpha * external_assets[i]
             - _ahead(i, senior_external, external_liabilities)
-            + beta * (interbank_assets[i] - from_default)
+            + beta * on_solvent
         )
         active[a] = rhs[a] > 0.0
     row_ptr[k] = nnz
@@ -947,13 +961,14 @@ def _sweep(in_default, external_assets, claims, sheet, workspace):
     0 once all of i's debtors are in D), plus Σ_{j∈D} L_ji φ_j. As a_i − unpaid_i they would
     lose a nearly worthless large claim's few cents to cancellation, and pass the error on
     to i's creditors through φ_i, beyond any margin of their own size. What is left is a few
-    ulps per step of the receipts' own terms, damped by κ < 1 from step to step; a margin
-    within SCREEN_ROUNDING × (e_i + a_i + p̄_i) / (1 − κ) of 0 is not taken as a default, the
-    rounds decide it.
+    ulps per step of the receipts' own terms and of the debtors' (a_j − claims on D), which
+    reach i through φ_j at the scale of their balance sheets (``upstream``), damped by κ < 1
+    from step to step; a margin within SCREEN_ROUNDING × (e_i + a_i + p̄_i + upstream_i) /
+    (1 − κ) of 0 is not taken as a default, the rounds decide it.
     """
     _, obligations, _, interbank_assets = sheet[:4]
     kappa = sheet[7]
-    owe_indptr, to_creditor, owe_amount = claims[0], claims[1], claims[2]
+    owe_indptr, to_creditor, owe_amount, upstream = claims[0], claims[1], claims[2], claims[9]
     real = workspace[0]
     paid = real[0]
     on_default = real[1]  # Σ_{j∈D} L_ji
@@ -975,7 +990,8 @@ def _sweep(in_default, external_assets, claims, sheet, workspace):
         received = (interbank_assets[i] - on_default[i]) + from_default[i]
         if not in_default[i]:
             margin = external_assets[i] + received - obligations[i]
-            if margin >= -rounding * (external_assets[i] + interbank_assets[i] + obligations[i]):
+            scale = external_assets[i] + interbank_assets[i] + obligations[i] + upstream[i]
+            if margin >= -rounding * scale:
                 continue
             in_default[i] = True
             grown = True
@@ -1124,7 +1140,7 @@ def _setup_block(
         beta,
         senior_external,
     )
-    claims = creditor_major(owe_indptr, owe_creditor, owe_amount, pool, beta)
+    claims = creditor_major(owe_indptr, owe_creditor, owe_amount, pool, beta, interbank_assets)
     workspace = clearing_workspace(obligations.shape[0], owe_creditor.shape[0], sheet[7])
     return claims, sheet, workspace
 

@@ -230,6 +230,31 @@ def test_nearly_worthless_large_claim_does_not_tip_a_solvent_creditor(large, e_c
     )
 
 
+@pytest.mark.parametrize(("large", "e_c"), [(1e8, 1.3), (1e9, 2.7), (1e10, 2.2)])
+def test_small_claim_on_the_solvent_next_to_a_large_one_on_a_defaulter(large, e_c):
+    # As above, and B also holds a claim of 0.3 on D, solvent throughout (e_D = 10); x_B is
+    # 1.5, so p̄_B = 2.5. r_B = αE/2 + 0.3, φ_B = β r_B / 2.5, i solvent by 1e-10. Formed as
+    # a_B − (claims on D) = (S + 0.3) − S, B's claims on the solvent lose about ulp(S) to
+    # cancellation, in the sweeps' receipts and in the rounds' right-hand side alike; the
+    # rounds sum them directly, and the sweeps leave to the rounds whatever is within
+    # rounding at the scale of the debtors' balance sheets (``upstream``).
+    alpha = beta = 0.5
+    small = 0.3
+    liabilities = np.zeros((4, 4))
+    liabilities[0, 1] = large
+    liabilities[1, 2] = 1.0
+    liabilities[3, 1] = small
+    x = np.array([large, 1.5, 1.0, 1.0])
+    r_b = Fraction(alpha) * Fraction(e_c) / 2 + Fraction(small)
+    phi_b = Fraction(beta) * r_b / Fraction(5, 2)
+    e = np.array([e_c, 0.0, float(1 - phi_b + Fraction(1e-10)), 10.0])
+    out = clear(e, liabilities, x, alpha=alpha, beta=beta)
+    np.testing.assert_array_equal(out.defaulted, [True, True, False, False])
+    np.testing.assert_allclose(
+        out.payments, [alpha * e_c, float(beta * r_b), 1.0, 1.3], rtol=0, atol=1e-15 * large
+    )
+
+
 # --- Random networks --------------------------------------------------------------------------
 
 N = 30
@@ -424,7 +449,7 @@ def whole_system(seed, beta=0.8):
     n = 2 * FACTOR_PANEL + 5
     liabilities, x = owing_network(seed, n)
     obligations = liabilities.sum(axis=1) + x
-    claims = creditor_major(*to_csr(liabilities), obligations, beta)
+    claims = creditor_major(*to_csr(liabilities), obligations, beta, liabilities.sum(axis=0))
     a = np.eye(n) - beta * (liabilities / obligations[:, None]).T
     return claims, a, beta * np.max(liabilities.sum(axis=1) / obligations)
 

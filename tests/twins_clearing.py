@@ -45,7 +45,11 @@ def clear_fictitious_default_twin(
     )
     if in_default.any() and kappa <= SCREEN_CONTRACTION:
         paid = np.where(in_default, share(assets), 1.0)
-        margin = SCREEN_ROUNDING / (1.0 - kappa) * (e + assets + obligations)
+        relative = np.divide(
+            big_l, pool[:, None], out=np.zeros_like(big_l), where=pool[:, None] > 0
+        )
+        upstream = relative.T @ assets
+        margin = SCREEN_ROUNDING / (1.0 - kappa) * (e + assets + obligations + upstream)
         for _ in range(SWEEPS):
             received = big_l.T @ paid
             new = ~in_default & (e + received - obligations < -margin)
