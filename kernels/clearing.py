@@ -957,45 +957,48 @@ def _sweep(in_default, external_assets, claims, sheet, workspace):
     the last φ (their warm start).
 
     Receipts are formed in payment space, as the rounds form theirs: the claims on the
-    solvent, a_i minus the claims on D (summed in the order of ``network_totals``, so exactly
-    0 once all of i's debtors are in D), plus Σ_{j∈D} L_ji φ_j. As a_i − unpaid_i they would
+    solvent, a_i minus the claims on D, plus Σ_{j∈D} L_ji φ_j. As a_i − unpaid_i they would
     lose a nearly worthless large claim's few cents to cancellation, and pass the error on
-    to i's creditors through φ_i, beyond any margin of their own size. What is left is a few
-    ulps per step of the receipts' own terms and of the debtors' (a_j − claims on D), which
-    reach i through φ_j at the scale of their balance sheets (``upstream``), damped by κ < 1
-    from step to step; a margin within SCREEN_ROUNDING × (e_i + a_i + p̄_i + upstream_i) /
-    (1 − κ) of 0 is not taken as a default, the rounds decide it.
+    to i's creditors through φ_i, beyond any margin of their own size. The claims on D
+    (``real[1]``) carry over from sweep to sweep: ``_clear`` sums them over the first D in
+    the order of ``network_totals``, so that they are exactly a_i when all of i's debtors
+    are in it, and each sweep adds its newcomers'. What is left is a few ulps per step of
+    the receipts' own terms and of the debtors' (a_j − claims on D), which reach i through
+    φ_j at the scale of their balance sheets (``upstream``), damped by κ < 1 from step to
+    step; a margin within SCREEN_ROUNDING × (e_i + a_i + p̄_i + upstream_i) / (1 − κ) of 0 is
+    not taken as a default, the rounds decide it.
     """
     _, obligations, _, interbank_assets = sheet[:4]
     kappa = sheet[7]
     owe_indptr, to_creditor, owe_amount, upstream = claims[0], claims[1], claims[2], claims[9]
     real = workspace[0]
     paid = real[0]
-    on_default = real[1]  # Σ_{j∈D} L_ji
-    from_default = real[5]  # Σ_{j∈D} L_ji φ_j
+    on_default = real[1]  # Σ_{j∈D} L_ji, kept up to date from sweep to sweep
+    received = real[5]
     n = obligations.shape[0]
     for i in range(n):
-        on_default[i] = 0.0
-        from_default[i] = 0.0
+        received[i] = 0.0
     for j in range(n):
         if in_default[j]:
             phi = paid[j]
             for t in range(owe_indptr[j], owe_indptr[j + 1]):
-                c = to_creditor[t]
-                on_default[c] += owe_amount[t]
-                from_default[c] += owe_amount[t] * phi
+                received[to_creditor[t]] += owe_amount[t] * phi
+    # Everybody's receipts before D changes (a Jacobi step).
+    for i in range(n):
+        received[i] += interbank_assets[i] - on_default[i]
     rounding = SCREEN_ROUNDING / (1.0 - kappa)
     grown = False
     for i in range(n):
-        received = (interbank_assets[i] - on_default[i]) + from_default[i]
         if not in_default[i]:
-            margin = external_assets[i] + received - obligations[i]
+            margin = external_assets[i] + received[i] - obligations[i]
             scale = external_assets[i] + interbank_assets[i] + obligations[i] + upstream[i]
             if margin >= -rounding * scale:
                 continue
             in_default[i] = True
             grown = True
-        paid[i] = _share(i, received, external_assets, sheet)
+            for t in range(owe_indptr[i], owe_indptr[i + 1]):
+                on_default[to_creditor[t]] += owe_amount[t]
+        paid[i] = _share(i, received[i], external_assets, sheet)
     return grown
 
 
@@ -1090,6 +1093,16 @@ def _clear(
             # Warm start: the default value with everybody paying in full.
             paid[i] = _share(i, interbank_assets[i], external_assets, sheet)
     if sheet[7] <= SCREEN_CONTRACTION:
+        # The sweeps' claims on D (``_sweep``), from scratch for the first; each sweep adds
+        # those of the defaulters it finds.
+        on_default = real[1]
+        owe_indptr, to_creditor, owe_amount = claims[0], claims[1], claims[2]
+        for i in range(n):
+            on_default[i] = 0.0
+        for j in range(n):
+            if in_default[j]:
+                for t in range(owe_indptr[j], owe_indptr[j + 1]):
+                    on_default[to_creditor[t]] += owe_amount[t]
         for _ in range(SWEEPS):
             if not _sweep(in_default, external_assets, claims, sheet, workspace):
                 break
