@@ -592,6 +592,37 @@ def test_fire_sale_paths_equals_path_by_path(exponential):
     assert max(rounds) > 1, "the test case should cascade"
 
 
+@pytest.mark.parametrize("max_rounds", [0, 1, 6])
+def test_single_pass_batches_distressed_throughout_take_one_round(max_rounds):
+    # Every node of every path starts distressed: each batch of single-pass DebtRank is one
+    # round and goes straight to its gather. The last batch is partial, its empty slots
+    # undistressed, and takes the general loop; so does every batch with max_rounds 0.
+    from kernels.distress import debtrank_paths_batched
+
+    rng = np.random.default_rng(13)
+    n, n_paths = 40, 45
+    capital = rng.uniform(5.0, 20.0, n)
+    network = random_claims(rng, n, 500, 1.5)
+    loss = rng.uniform(0.01, 0.6, (n_paths, n)) * capital
+    expected = [
+        run_debtrank(loss[p], capital, network, False, True, 0.0, max_rounds)[1:]
+        for p in range(n_paths)
+    ]
+    for batch in (8, 16):
+        contagion = np.full((n_paths, n), np.nan)
+        defaulted = np.zeros((n_paths, n), dtype=np.bool_)
+        most_rounds, n_hit = debtrank_paths_batched(
+            loss, capital, *network, False, True, 0.0, max_rounds, batch, contagion, defaulted
+        )
+        for p in range(n_paths):
+            np.testing.assert_array_equal(contagion[p], expected[p][0])
+            np.testing.assert_array_equal(defaulted[p], expected[p][1])
+        assert most_rounds == min(max_rounds, 1)
+        assert n_hit == (n_paths if max_rounds == 0 else 0)
+    # Losses stay below capital: only the round makes defaults, and not everywhere.
+    assert defaulted.any() == (max_rounds > 0) and not defaulted.all()
+
+
 @pytest.mark.parametrize("linear", [False, True])
 @pytest.mark.parametrize("capped", [False, True])
 @pytest.mark.parametrize("dense", [False, True])
