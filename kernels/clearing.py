@@ -960,9 +960,8 @@ def _sweep(in_default, external_assets, claims, sheet, workspace):
     solvent, a_i minus the claims on D, plus Σ_{j∈D} L_ji φ_j. As a_i − unpaid_i they would
     lose a nearly worthless large claim's few cents to cancellation, and pass the error on
     to i's creditors through φ_i, beyond any margin of their own size. The claims on D
-    (``real[1]``) carry over from sweep to sweep: ``_clear`` sums them over the first D in
-    the order of ``network_totals``, so that they are exactly a_i when all of i's debtors
-    are in it, and each sweep adds its newcomers'. What is left is a few ulps per step of
+    (``real[1]``) carry over from sweep to sweep: ``_sweeps`` sums them over the first D,
+    and each sweep adds its newcomers'. What is left is a few ulps per step of
     the receipts' own terms and of the debtors' (a_j − claims on D), which reach i through
     φ_j at the scale of their balance sheets (``upstream``), damped by κ < 1 from step to
     step; a margin within SCREEN_ROUNDING × (e_i + a_i + p̄_i + upstream_i) / (1 − κ) of 0 is
@@ -1000,6 +999,25 @@ def _sweep(in_default, external_assets, claims, sheet, workspace):
                 on_default[to_creditor[t]] += owe_amount[t]
         paid[i] = _share(i, received[i], external_assets, sheet)
     return grown
+
+
+@jit
+def _sweeps(in_default, external_assets, claims, sheet, workspace):
+    """``_sweep`` until one finds nobody, at most SWEEPS times. First the claims on D that
+    the sweeps keep (``real[1]``), summed over D in ascending order as in ``network_totals``,
+    so that they are exactly a_i when all of i's debtors are in D."""
+    owe_indptr, to_creditor, owe_amount = claims[0], claims[1], claims[2]
+    on_default = workspace[0][1]
+    n = on_default.shape[0]
+    for i in range(n):
+        on_default[i] = 0.0
+    for j in range(n):
+        if in_default[j]:
+            for t in range(owe_indptr[j], owe_indptr[j + 1]):
+                on_default[to_creditor[t]] += owe_amount[t]
+    for _ in range(SWEEPS):
+        if not _sweep(in_default, external_assets, claims, sheet, workspace):
+            break
 
 
 @jit
@@ -1093,19 +1111,7 @@ def _clear(
             # Warm start: the default value with everybody paying in full.
             paid[i] = _share(i, interbank_assets[i], external_assets, sheet)
     if sheet[7] <= SCREEN_CONTRACTION:
-        # The sweeps' claims on D (``_sweep``), from scratch for the first; each sweep adds
-        # those of the defaulters it finds.
-        on_default = real[1]
-        owe_indptr, to_creditor, owe_amount = claims[0], claims[1], claims[2]
-        for i in range(n):
-            on_default[i] = 0.0
-        for j in range(n):
-            if in_default[j]:
-                for t in range(owe_indptr[j], owe_indptr[j + 1]):
-                    on_default[to_creditor[t]] += owe_amount[t]
-        for _ in range(SWEEPS):
-            if not _sweep(in_default, external_assets, claims, sheet, workspace):
-                break
+        _sweeps(in_default, external_assets, claims, sheet, workspace)
     rounds = 0
     while True:
         rounds += 1
