@@ -82,7 +82,7 @@ import numpy as np
 
 from kernels._jit import jit
 from kernels.common import creditor_major_order
-from kernels.simd import LANES, WIDTH, propagate_row, scatter_terms
+from kernels.simd import LANES, WIDE, WIDTH, propagate_row, propagate_wide_row, scatter_terms
 
 # DebtRank node states.
 UNDISTRESSED = 0
@@ -457,13 +457,111 @@ def debtrank(
     )
 
 
-# Paths per batch of ``debtrank_paths``: one SIMD group (``kernels.simd.WIDTH``). Each term
-# W_ij · push_i of a round is then one vector multiply-add over the batch, with the partial
-# sums in registers (``kernels.simd.propagate_row``): the weight, the debtor's index and the
-# loop overhead are paid once for the batch. Larger batches (multiples of WIDTH) run their
-# groups one after the other inside each creditor's gather; they are no faster at a few
-# hundred institutions, and a batch runs as many rounds as its slowest path.
-PATH_BATCH = WIDTH
+# Paths per batch of ``debtrank_paths``: one wide run (``kernels.simd.WIDE``). Each term
+# W_ij · push_i of a round is one vector multiply-add over a run of paths, with the partial
+# sums in registers (``kernels.simd``): the weight, the debtor's index and the loop overhead
+# are paid once for the run. A one-round batch (single pass, every node distressed from the
+# start) gathers all WIDE paths of a creditor together; the rounds of the general loop gather
+# WIDTH paths at a time, so that a creditor saturated on all WIDTH of them is skipped there.
+# A batch runs as many rounds as its slowest path.
+PATH_BATCH = WIDE
+
+
+@jit
+def _aligned_empty(rows, cols):
+    """An empty (rows, cols) float64 array whose data starts on a 64-byte boundary: a row of
+    WIDE doubles is then two whole cache lines, and no vector load straddles two."""
+    buffer = np.empty(rows * cols + 8)
+    skip = (-(buffer.ctypes.data // 8)) % 8
+    return buffer[skip : skip + rows * cols].reshape((rows, cols))
+
+
+@jit
+def _reach(by_indptr, by_weight):
+    """Per creditor, its terms per unit of weight: length / Σ W (inf for a row of weight 0)."""
+    n = by_indptr.shape[0] - 1
+    reach = np.empty(n)
+    for j in range(n):
+        total = 0.0
+        for t in range(by_indptr[j], by_indptr[j + 1]):
+            total += by_weight[t]
+        reach[j] = (by_indptr[j + 1] - by_indptr[j]) / total if total > 0.0 else np.inf
+    return reach
+
+
+@jit
+def debtrank_network(capital, owe_indptr, owe_creditor, owe_amount, capped):
+    """The weights of a network for ``debtrank_paths``, prepared once and reused by every
+    call on the same capital, claims and cap (the engine's blocks, a benchmark's repeats).
+
+    Returns the tuple (owe_indptr, weight, by_indptr, by_debtor, by_weight, slot, reach):
+    ``impact_weights`` by debtor, ``creditor_major_weights`` by creditor, and ``_reach``.
+    """
+    weight = np.empty(owe_creditor.shape[0])
+    impact_weights(capital, owe_indptr, owe_creditor, owe_amount, capped, weight)
+    by_indptr, by_debtor, by_weight, slot = creditor_major_weights(owe_indptr, owe_creditor, weight)
+    return owe_indptr, weight, by_indptr, by_debtor, by_weight, slot, _reach(by_indptr, by_weight)
+
+
+@jit
+def _rough_sum(x):
+    """Σ x in eight running sums, so that it vectorises: for estimates only, where the order
+    of the additions does not matter."""
+    sums = np.zeros(8)
+    n = x.shape[0]
+    body = n - n % 8
+    for j in range(0, body, 8):
+        for k in range(8):
+            sums[k] += x[j + k]
+    total = 0.0
+    for k in range(8):
+        total += sums[k]
+    for j in range(body, n):
+        total += x[j]
+    return total
+
+
+@jit
+def _first_checks(by_indptr, reach, push_total, out_first):
+    """Where each creditor's gather starts checking for its early stop (``out_first``, (n,)).
+
+    A check pays only once every path can have saturated. Creditor j's terms average a weight
+    of 1 / reach_j; with the smallest mean push p of the batch's pushing paths (``push_total``
+    / n over the paths whose total is > 0), its sum reaches 1 after about reach_j / p terms,
+    and checks start there (at the end of the row when no path pushes). A poor guess costs
+    time only: the early stop is exact wherever it happens.
+    """
+    n = reach.shape[0]
+    least = np.inf
+    for b in range(push_total.shape[0]):
+        if push_total[b] > 0.0:
+            least = min(least, push_total[b] / n)
+    for j in range(n):
+        begin = by_indptr[j]
+        length = by_indptr[j + 1] - begin
+        terms = reach[j] / least  # inf when no path pushes or the row weighs 0; never NaN
+        out_first[j] = begin + (int(terms) if terms < length else length)
+
+
+@jit
+def _gather(out, h, push, by_indptr, by_debtor, by_weight, first_check, wide):
+    """out[j, b] = min(1, h[j, b] + Σ_i W_ij push[i, b]) creditor by creditor, in runs of
+    WIDE paths if ``wide`` else of WIDTH (``kernels.simd.propagate_wide_row`` and
+    ``propagate_row``: the same sums, bit for bit; see ``_propagate_batch``)."""
+    n, batch = h.shape
+    for j in range(n):
+        begin = by_indptr[j]
+        stop = by_indptr[j + 1]
+        if wide:
+            for col0 in range(0, batch, WIDE):
+                propagate_wide_row(
+                    out, h, j, begin, stop, by_debtor, by_weight, push, col0, first_check[j]
+                )
+        else:
+            for col0 in range(0, batch, WIDTH):
+                propagate_row(
+                    out, h, j, begin, stop, by_debtor, by_weight, push, col0, first_check[j]
+                )
 
 
 @jit
@@ -481,6 +579,7 @@ def _propagate_batch(
     scatter_work,
     gather_work,
     incoming,
+    first_check,
 ):
     """``_propagate`` on every path of a batch at once: out[j, b] = min(1, h[j, b] + Σ_i
     W_ij push[i, b]) for every node j and batch slot b (push ≥ 0); out may be h.
@@ -491,17 +590,18 @@ def _propagate_batch(
     term whose push is 0 on a path adds +0.0 to that path's sums and changes no bit, so the
     other paths of the batch (and a finished path, which pushes 0 everywhere) leave a path's
     result unchanged: it does not depend on the batch it runs in. ``incoming`` (LANES·n, B)
-    float64 scratch. The gather is ``kernels.simd.propagate_row``, WIDTH paths at a time.
+    float64 scratch. The gather is ``_gather``, WIDTH paths at a time, checking its early
+    stop from ``first_check`` on (``_first_checks``).
 
-    The caller counts, in the pass that sets push (``_count_work``): ``pushing[i]``, whether
-    node i pushes on any path of the batch; ``scatter_work``, the claims of those nodes;
-    ``gather_work``, the claims on the nodes below 1 on some path. They choose between the
-    scatter and the gather and never change a result.
+    The caller counts, in the pass that sets push: ``pushing[i]``, whether node i pushes on
+    any path of the batch; ``scatter_work``, the claims of those nodes; ``gather_work``, the
+    claims on the nodes below 1 on some path. They choose between the scatter and the gather
+    and never change a result.
     """
     n, batch = h.shape
-    # As in _propagate: the gather skips creditors saturated on every path and stops once
-    # all of them saturate; the scatter skips debtors that push nothing on any path but has
-    # to clear and read back the LANES·n rows of partial sums.
+    # As in _propagate: the gather skips creditors saturated on every path of a run and stops
+    # once all of them saturate; the scatter skips debtors that push nothing on any path but
+    # has to clear and read back the LANES·n rows of partial sums.
     if 2 * scatter_work + LANES * n < gather_work:
         for t in range(LANES * n):
             for b in range(batch):
@@ -520,51 +620,47 @@ def _propagate_batch(
                 )
                 out[j, b] = min(1.0, h[j, b] + s)
         return
-    for j in range(n):
-        for col0 in range(0, batch, WIDTH):
-            propagate_row(
-                out, h, j, by_indptr[j], by_indptr[j + 1], by_debtor, by_weight, push, col0
-            )
+    _gather(out, h, push, by_indptr, by_debtor, by_weight, first_check, False)
 
 
 @jit
 def debtrank_paths_batched(
     first_round_loss,
     capital,
-    owe_indptr,
-    owe_creditor,
-    owe_amount,
+    network,
     variant_linear,
-    capped,
     tol,
     max_rounds,
     batch,
     out_contagion_loss,
     out_defaulted,
 ):
-    """``debtrank_paths`` with the paths run ``batch`` at a time (``PATH_BATCH`` there).
+    """``debtrank_paths`` on a prepared ``network`` (``debtrank_network`` of ``capital``),
+    with the paths run ``batch`` at a time (``PATH_BATCH`` there).
 
     The rounds of a batch run together, path-minor ((n, batch) arrays), until every path of
     the batch has stopped by its own rule and its own round bound; a path that has stopped, or
     a slot past the last path, pushes 0 and keeps its h. Every path's arithmetic is that of
     ``debtrank`` (see ``_propagate_batch``): the outputs are bit for bit those of running the
-    paths one by one, whatever ``batch`` is. ``batch`` is a positive multiple of WIDTH. All
-    scratch is allocated once per call.
+    paths one by one, whatever ``batch`` is. ``batch`` is a positive multiple of WIDTH; a
+    one-round batch gathers WIDE paths at a time when it is a multiple of WIDE. All scratch is
+    allocated once per call.
     """
     if batch <= 0 or batch % WIDTH != 0:
         raise ValueError("debtrank_paths_batched: batch must be a positive multiple of WIDTH")
     n_paths, n = first_round_loss.shape
-    weight = np.empty(owe_creditor.shape[0])
-    impact_weights(capital, owe_indptr, owe_creditor, owe_amount, capped, weight)
-    by_indptr, by_debtor, by_weight, slot = creditor_major_weights(owe_indptr, owe_creditor, weight)
+    owe_indptr, weight, by_indptr, by_debtor, by_weight, slot, reach = network
+    first_check = np.empty(n, dtype=np.int64)
     h0 = np.empty((batch, n))  # path-major: filled and read along the loss rows
-    h_rows = np.empty((batch, n))  # h, path-major, for the outputs
-    h = np.empty((n, batch))
-    push = np.empty((n, batch))
-    new_h = np.empty((n, batch))
+    h_rows = np.empty((batch, n))  # the final h, path-major, for the outputs
+    start = _aligned_empty(n, batch)  # h(0) of the batch
+    h = _aligned_empty(n, batch)
+    push = _aligned_empty(n, batch)
+    new_h = _aligned_empty(n, batch)
+    incoming = _aligned_empty(LANES * n, batch)
     state = np.empty((n, batch), dtype=np.int8)
     pushing = np.empty(n, dtype=np.bool_)
-    incoming = np.empty((LANES * n, batch))
+    push_total = np.empty(batch)
     active = np.empty(batch, dtype=np.bool_)
     rounds = np.empty(batch, dtype=np.int64)
     hit_cap = np.empty(batch, dtype=np.bool_)
@@ -574,61 +670,59 @@ def debtrank_paths_batched(
     n_hit_cap = 0
     for first in range(0, n_paths, batch):
         size = min(batch, n_paths - first)
+        # h(0) along each path's row (contiguous, so the divisions vectorise); empty slots
+        # start (and stay) at 0, pushing nothing.
         for b in range(batch):
-            active[b] = False
             rounds[b] = 0
             hit_cap[b] = False
-        # h(0) along each path's row (contiguous, so the divisions vectorise), then
-        # transposed into the batch; empty slots start (and stay) at 0, inactive.
-        for b in range(size):
-            loss_b = first_round_loss[first + b]
             h0_b = h0[b]
-            for j in range(n):
-                h0_b[j] = min(1.0, max(0.0, loss_b[j] / capital[j]))
-        for b in range(size, batch):
-            h0[b, :] = 0.0
-        # Linear: h(−1) = 0, the first round passes on the whole first-round distress. Path
-        # by path: reading down a column of h0 (rows 8n bytes apart) would alias in the
-        # store buffer with the writes.
-        for b in range(batch):
-            h0_b = h0[b]
-            count = 0
-            for j in range(n):
-                x = h0_b[j]
-                h[j, b] = x
-                push[j, b] = x
-                distressed = x > 0.0
-                state[j, b] = DISTRESSED if distressed else UNDISTRESSED
-                count += not distressed
-            undistressed[b] = count
-            active[b] = count < n
-        # Single pass with every node of every path of the batch distressed from the start:
-        # one round, in which all pass on h(0) (``push``, set above) and after which none can
-        # turn Distressed. The general loop would take the same gather (every node pushes, so
-        # the scatter's work is all the claims); going straight to it spares the bookkeeping,
-        # a third of the kernel's time on a one-round cascade.
-        one_round = not variant_linear and max_rounds >= 1
-        for b in range(batch):
-            one_round &= undistressed[b] == 0
-        if one_round:
-            m = owe_creditor.shape[0]
-            _propagate_batch(
-                owe_indptr,
-                weight,
-                by_indptr,
-                by_debtor,
-                by_weight,
-                slot,
-                push,
-                h,
-                h,
-                pushing,
-                m,
-                m,
-                incoming,
-            )
+            if b < size:
+                loss_b = first_round_loss[first + b]
+                count = 0
+                for j in range(n):
+                    x = min(1.0, max(0.0, loss_b[j] / capital[j]))
+                    h0_b[j] = x
+                    count += x <= 0.0
+                undistressed[b] = count
+                push_total[b] = _rough_sum(h0_b)
+            else:
+                h0_b[:] = 0.0
+                undistressed[b] = n
+                push_total[b] = 0.0
+            active[b] = undistressed[b] < n
+        # Into the batch, a column of h0 into a row of ``start``: reads down 16 rows of h0 at
+        # once, writes whole rows.
+        for j in range(n):
+            start_j = start[j]
             for b in range(batch):
+                start_j[b] = h0[b, j]
+        # Single pass with every node of every path distressed from the start: one round, in
+        # which all pass on h(0) and after which none can turn Distressed. The general loop
+        # would take the gather too (every node pushes, so the scatter's work is all the
+        # claims); going straight to it spares the bookkeeping, and it reads WIDE paths at a
+        # time. Empty slots push 0.
+        one_round = not variant_linear and max_rounds >= 1
+        for b in range(size):
+            one_round &= undistressed[b] == 0
+        final = new_h if one_round else h
+        if one_round:
+            _first_checks(by_indptr, reach, push_total, first_check)
+            wide = batch % WIDE == 0
+            _gather(new_h, start, start, by_indptr, by_debtor, by_weight, first_check, wide)
+            for b in range(size):
                 rounds[b] = 1
+        else:
+            # Linear: h(−1) = 0, the first round passes on the whole first-round distress.
+            for j in range(n):
+                start_j = start[j]
+                h_j = h[j]
+                push_j = push[j]
+                state_j = state[j]
+                for b in range(batch):
+                    x = start_j[b]
+                    h_j[b] = x
+                    push_j[b] = x
+                    state_j[b] = DISTRESSED if x > 0.0 else UNDISTRESSED
         while not one_round:
             # Each path's own loop head: stop at its round bound while still active.
             running = False
@@ -641,6 +735,8 @@ def debtrank_paths_batched(
                 break
             scatter_work = 0
             gather_work = 0
+            for b in range(batch):
+                push_total[b] = 0.0
             for j in range(n):
                 h_j = h[j]
                 push_j = push[j]
@@ -660,6 +756,7 @@ def debtrank_paths_batched(
                             p = h_j[b]
                             state_j[b] = INACTIVE
                     push_j[b] = p
+                    push_total[b] += p
                     any_push |= p > 0.0
                     open_j |= h_j[b] < 1.0
                 pushing[j] = any_push
@@ -667,6 +764,7 @@ def debtrank_paths_batched(
                     scatter_work += owe_indptr[j + 1] - owe_indptr[j]
                 if open_j:
                     gather_work += by_indptr[j + 1] - by_indptr[j]
+            _first_checks(by_indptr, reach, push_total, first_check)
             _propagate_batch(
                 owe_indptr,
                 weight,
@@ -681,6 +779,7 @@ def debtrank_paths_batched(
                 scatter_work,
                 gather_work,
                 incoming,
+                first_check,
             )
             some_undistressed = False
             for b in range(batch):
@@ -711,10 +810,12 @@ def debtrank_paths_batched(
                 if active[b]:
                     rounds[b] += 1
                     active[b] = change[b] > tol if variant_linear else change[b] > 0.0
-        # Back to path-major through a transposed copy, then along each output row.
+        # Back to path-major, a row of the final h into a column of h_rows, then along each
+        # output row.
         for j in range(n):
+            final_j = final[j]
             for b in range(batch):
-                h_rows[b, j] = h[j, b]
+                h_rows[b, j] = final_j[b]
         for b in range(size):
             h_b = h_rows[b]
             h0_b = h0[b]
@@ -730,7 +831,6 @@ def debtrank_paths_batched(
     return most_rounds, n_hit_cap
 
 
-@jit
 def debtrank_paths(
     first_round_loss,
     capital,
@@ -743,6 +843,7 @@ def debtrank_paths(
     max_rounds,
     out_contagion_loss,
     out_defaulted,
+    network=None,
 ):
     """``debtrank`` on every path of a block.
 
@@ -753,6 +854,9 @@ def debtrank_paths(
         As for ``debtrank``; the network and capital are the same on every path.
     out_contagion_loss : (n_paths, n) float64, written
     out_defaulted : (n_paths, n) bool, written
+    network : tuple, optional
+        ``debtrank_network`` of these capital, claims and cap, to reuse across calls; built
+        here when None.
 
     Returns
     -------
@@ -763,15 +867,18 @@ def debtrank_paths(
 
     The paths run ``PATH_BATCH`` at a time (``debtrank_paths_batched``), each bit for bit as
     ``debtrank`` runs it alone. Inputs are not checked.
+
+    A Python function, so that the batch reaches the compiled kernel as a run-time value:
+    compiled into a jitted caller as the constant 16, it let LLVM specialise the kernel's
+    loops over the batch, which ran up to 15 % slower.
     """
+    if network is None:
+        network = debtrank_network(capital, owe_indptr, owe_creditor, owe_amount, capped)
     return debtrank_paths_batched(
         first_round_loss,
         capital,
-        owe_indptr,
-        owe_creditor,
-        owe_amount,
+        network,
         variant_linear,
-        capped,
         tol,
         max_rounds,
         PATH_BATCH,

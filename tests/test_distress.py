@@ -328,6 +328,32 @@ def test_debtrank_paths_equals_path_by_path(linear):
     assert n_hit > 0
 
 
+@pytest.mark.parametrize("capped", [False, True])
+def test_debtrank_paths_reuses_a_prepared_network(capped):
+    # The weights prepared once (debtrank_network) and passed to every call give the results
+    # of weights built inside the call; a network prepared without the cap gives others.
+    from kernels.distress import debtrank_network
+
+    rng = np.random.default_rng(8)
+    n, n_paths = 30, 40
+    capital = rng.uniform(1.0, 3.0, n)
+    network = random_claims(rng, n, 200, 2.5)
+    loss = rng.uniform(0.05, 0.5, (n_paths, n)) * capital
+    results = []
+    for prepared in (None, debtrank_network(capital, *network, capped)):
+        contagion = np.empty((n_paths, n))
+        defaulted = np.empty((n_paths, n), dtype=np.bool_)
+        debtrank_paths(
+            loss, capital, *network, False, capped, 0.0, 5, contagion, defaulted, prepared
+        )
+        results.append(contagion)
+    np.testing.assert_array_equal(results[0], results[1])
+    other = debtrank_network(capital, *network, not capped)
+    contagion = np.empty((n_paths, n))
+    debtrank_paths(loss, capital, *network, False, capped, 0.0, 5, contagion, defaulted, other)
+    assert not np.array_equal(contagion, results[0])
+
+
 # --- Fire sales, worked by hand ----------------------------------------------------------
 #
 # Two institutions, one class, depth 500, impact 1 (linear: P = 1 − Q / 500).
@@ -595,9 +621,10 @@ def test_fire_sale_paths_equals_path_by_path(exponential):
 @pytest.mark.parametrize("max_rounds", [0, 1, 6])
 def test_single_pass_batches_distressed_throughout_take_one_round(max_rounds):
     # Every node of every path starts distressed: each batch of single-pass DebtRank is one
-    # round and goes straight to its gather. The last batch is partial, its empty slots
-    # undistressed, and takes the general loop; so does every batch with max_rounds 0.
-    from kernels.distress import debtrank_paths_batched
+    # round and goes straight to its gather, WIDTH paths at a time in batches of 8, WIDE at a
+    # time in batches of 16. The last batch is partial, its empty slots pushing nothing. With
+    # max_rounds 0 every batch takes the general loop.
+    from kernels.distress import debtrank_network, debtrank_paths_batched
 
     rng = np.random.default_rng(13)
     n, n_paths = 40, 45
@@ -608,11 +635,12 @@ def test_single_pass_batches_distressed_throughout_take_one_round(max_rounds):
         run_debtrank(loss[p], capital, network, False, True, 0.0, max_rounds)[1:]
         for p in range(n_paths)
     ]
+    prepared = debtrank_network(capital, *network, True)
     for batch in (8, 16):
         contagion = np.full((n_paths, n), np.nan)
         defaulted = np.zeros((n_paths, n), dtype=np.bool_)
         most_rounds, n_hit = debtrank_paths_batched(
-            loss, capital, *network, False, True, 0.0, max_rounds, batch, contagion, defaulted
+            loss, capital, prepared, False, 0.0, max_rounds, batch, contagion, defaulted
         )
         for p in range(n_paths):
             np.testing.assert_array_equal(contagion[p], expected[p][0])
@@ -632,7 +660,7 @@ def test_debtrank_paths_do_not_depend_on_the_batch(linear, capped, dense):
     # paths stop at different rounds, some at the round cap, one runs no round. Dense: most
     # nodes saturate part-way through their debtors (the gather's early stop), later rounds
     # take the scatter.
-    from kernels.distress import debtrank_paths_batched
+    from kernels.distress import debtrank_network, debtrank_paths_batched
 
     rng = np.random.default_rng(11)
     n, n_paths = 40, 45
@@ -651,15 +679,16 @@ def test_debtrank_paths_do_not_depend_on_the_batch(linear, capped, dense):
     if not dense:
         assert len(set(rounds)) > 3 and 0 < n_capped < n_paths
     # Batches are multiples of the vector width; 45 paths leave a partial last batch.
+    prepared = debtrank_network(capital, *network, capped)
     with pytest.raises(ValueError, match="multiple of WIDTH"):
         debtrank_paths_batched(
-            loss, capital, *network, linear, capped, tol, max_rounds, 7, loss.copy(), loss > 0
+            loss, capital, prepared, linear, tol, max_rounds, 7, loss.copy(), loss > 0
         )
-    for batch in (8, 16, 64):
+    for batch in (8, 16, 24, 64):
         contagion = np.full((n_paths, n), np.nan)
         defaulted = np.zeros((n_paths, n), dtype=np.bool_)
         most_rounds, n_hit = debtrank_paths_batched(
-            loss, capital, *network, linear, capped, tol, max_rounds, batch, contagion, defaulted
+            loss, capital, prepared, linear, tol, max_rounds, batch, contagion, defaulted
         )
         for p in range(n_paths):
             np.testing.assert_array_equal(contagion[p], expected[p][0])

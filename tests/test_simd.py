@@ -6,14 +6,35 @@ import numpy as np
 import pytest
 
 from kernels._jit import jit
-from kernels.simd import LANES, STOP_CHECK, WIDTH, propagate_row, scatter_terms
+from kernels.simd import (
+    LANES,
+    STOP_CHECK,
+    WIDE,
+    WIDTH,
+    propagate_row,
+    propagate_wide_row,
+    scatter_terms,
+)
 
 
 @jit
-def _propagate_rows(out, h, by_indptr, index, weight, push):
+def _propagate_rows(out, h, by_indptr, index, weight, push, first_check):
     for j in range(h.shape[0]):
         for col0 in range(0, h.shape[1], WIDTH):
-            propagate_row(out, h, j, by_indptr[j], by_indptr[j + 1], index, weight, push, col0)
+            start, stop = by_indptr[j], by_indptr[j + 1]
+            propagate_row(out, h, j, start, stop, index, weight, push, col0, first_check[j])
+
+
+@jit
+def _propagate_wide_rows(out, h, by_indptr, index, weight, push, first_check):
+    for j in range(h.shape[0]):
+        for col0 in range(0, h.shape[1], WIDE):
+            start, stop = by_indptr[j], by_indptr[j + 1]
+            propagate_wide_row(out, h, j, start, stop, index, weight, push, col0, first_check[j])
+
+
+# (jitted caller, paths per call) of each width of propagate_row.
+ROW_KERNELS = {"narrow": (_propagate_rows, WIDTH), "wide": (_propagate_wide_rows, WIDE)}
 
 
 @jit
@@ -34,10 +55,12 @@ def propagate_row_twin(h_j, start, stop, index, weight, push):
     return out
 
 
+@pytest.mark.parametrize("kernel", ROW_KERNELS)
 @pytest.mark.parametrize("seed", range(4))
-def test_propagate_row_matches_scalar_sums(seed):
+def test_propagate_row_matches_scalar_sums(kernel, seed):
+    rows, width = ROW_KERNELS[kernel]
     rng = np.random.default_rng(seed)
-    n, batch = 60, 2 * WIDTH
+    n, batch = 60, 2 * width
     # Row lengths 0 … 41 cover every remainder mod LANES and several early-stop checks.
     lengths = rng.integers(0, 42, n)
     lengths[:5] = [0, 1, 2, 3, 4]
@@ -47,38 +70,70 @@ def test_propagate_row_matches_scalar_sums(seed):
     push = np.where(rng.random((n, batch)) < 0.3, 0.0, rng.uniform(0.0, 1.0, (n, batch)))
     h = rng.uniform(0.0, 1.0, (n, batch))
     h[7] = 1.0  # saturated on every path: kept as is
-    h[8, :WIDTH] = 1.0  # saturated on the first group only
-    out = np.full_like(h, np.nan)
-    _propagate_rows(out, h, by_indptr, index, weight, push)
-    for j in range(n):
-        expected = propagate_row_twin(h[j], by_indptr[j], by_indptr[j + 1], index, weight, push)
-        np.testing.assert_array_equal(out[j], expected)
+    h[8, :width] = 1.0  # saturated on the first group only
+    # Where the checks start changes no result: before the row, inside it (on and off a
+    # group boundary), past its end.
+    first_check = by_indptr[:-1] + rng.integers(-3, 45, n)
+    expected = np.array(
+        [
+            propagate_row_twin(h[j], by_indptr[j], by_indptr[j + 1], index, weight, push)
+            for j in range(n)
+        ]
+    )
+    for checks in (by_indptr[:-1], first_check, by_indptr[1:] + 5):
+        out = np.full_like(h, np.nan)
+        rows(out, h, by_indptr, index, weight, push, checks)
+        np.testing.assert_array_equal(out, expected)
     assert (out == 1.0).any() and (out < 1.0).any()
 
 
-def test_propagate_row_stops_early_once_every_path_reaches_one():
+@pytest.mark.parametrize("kernel", ROW_KERNELS)
+def test_propagate_row_stops_early_once_every_path_reaches_one(kernel):
     # Rows 0 and 1: the first STOP_CHECK groups of terms take every path past 1; the terms
     # after them read row 2, whose pushes are negative (outside the kernels' contract, on
     # purpose): added, they would pull the sums below 0. Then the same with one path short
     # of 1 at the check: nothing stops, on any path of the group.
+    rows, width = ROW_KERNELS[kernel]
     head = STOP_CHECK * LANES
     length = 3 * head
     by_indptr = np.array([0, length, 2 * length, 2 * length], dtype=np.int64)
+    from_start = by_indptr[:-1]
     index = np.tile(np.where(np.arange(length) < head, 0, 2), 2).astype(np.int64)
     weight = np.full(2 * length, 0.5)
-    push = np.ones((3, WIDTH))
+    push = np.ones((3, width))
     push[2] = -100.0
-    h = np.zeros((3, WIDTH))
+    h = np.zeros((3, width))
     h[2] = 0.5
     one_path_short = push.copy()
     out = np.empty_like(h)
-    _propagate_rows(out, h, by_indptr, index, weight, push)
+    rows(out, h, by_indptr, index, weight, push, from_start)
     np.testing.assert_array_equal(out[:2], 1.0)
     np.testing.assert_array_equal(out[2], 0.5)
     # One path whose head pushes 0: no early stop on rows 0 and 1, every term counts.
     one_path_short[0, 3] = 0.0
-    _propagate_rows(out, h, by_indptr, index, weight, one_path_short)
+    rows(out, h, by_indptr, index, weight, one_path_short, from_start)
     assert out[1, 3] < 0.0 and (np.delete(out[1], 3) < 0.0).all()
+
+
+@pytest.mark.parametrize("kernel", ROW_KERNELS)
+def test_propagate_row_checks_nothing_before_first_check(kernel):
+    # As above, every path past 1 after the first STOP_CHECK groups of terms, negative terms
+    # after them. Row 0 checks first from one term into the next group (rounded down to that
+    # group's start, right after the head): it stops there. Row 1 checks first two groups
+    # later, after negative terms: it never stops and ends below 0.
+    rows, width = ROW_KERNELS[kernel]
+    head = STOP_CHECK * LANES
+    length = 3 * head
+    by_indptr = np.array([0, length, 2 * length], dtype=np.int64)
+    index = np.tile(np.where(np.arange(length) < head, 0, 1), 2).astype(np.int64)
+    weight = np.full(2 * length, 0.5)
+    push = np.ones((2, width))
+    push[1] = -100.0
+    h = np.zeros((2, width))
+    out = np.empty_like(h)
+    rows(out, h, by_indptr, index, weight, push, np.array([head + 1, length + head + 2 * LANES]))
+    np.testing.assert_array_equal(out[0], 1.0)
+    assert (out[1] < 0.0).all()
 
 
 def test_scatter_terms_matches_scalar_updates():
