@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from kernels.clearing import clear_paths
-from kernels.distress import debtrank_paths, fire_sale_paths
+from kernels.distress import debtrank_network, debtrank_paths, fire_sale_paths
 from stress.compile import ContagionLayout
 
 # Relative change in fire-sale losses below which the second round has converged.
@@ -52,9 +52,10 @@ def has_second_round(layout: ContagionLayout) -> bool:
 
 
 def _network_round(
-    layout: ContagionLayout, capital: np.ndarray, losses: np.ndarray
+    layout: ContagionLayout, capital: np.ndarray, losses: np.ndarray, network: tuple | None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Contagion losses and defaults given each path's losses before the network."""
+    """Contagion losses and defaults given each path's losses before the network
+    (``network``: the DebtRank weights prepared for the block, or None)."""
     n, width = losses.shape
     contagion = np.zeros((n, width))
     defaulted = np.zeros((n, width), dtype=np.bool_)
@@ -89,6 +90,7 @@ def _network_round(
             DEBTRANK_MAX_ROUNDS,
             contagion,
             defaulted,
+            network,
         )
     else:
         defaulted = losses >= capital
@@ -102,7 +104,17 @@ def second_round(
     n, width = first_round.shape
     fire_sale = np.zeros((n, width))
     capped = 0
-    contagion, defaulted = _network_round(layout, capital, first_round)
+    # DebtRank's weights, once for the block and its fire-sale rounds.
+    network = None
+    if layout.model == "debtrank":
+        network = debtrank_network(
+            capital,
+            layout.owe_indptr,
+            layout.owe_creditor,
+            layout.owe_amount,
+            layout.debtrank_capped,
+        )
+    contagion, defaulted = _network_round(layout, capital, first_round, network)
     if layout.fire_sales:
         threshold = np.full(width, layout.fire_sale_trigger)
         target = np.full(width, layout.fire_sale_target)
@@ -138,7 +150,7 @@ def second_round(
             if not unsettled.any():
                 break
             # Fire-sale losses are losses before the network too: clear again with them.
-            contagion, defaulted = _network_round(layout, capital, first_round + fire_sale)
+            contagion, defaulted = _network_round(layout, capital, first_round + fire_sale, network)
         # Paths still moving when the bound was reached count as capped.
         capped = int(capped) + int(unsettled.sum())
     total = first_round + contagion + fire_sale
