@@ -504,24 +504,6 @@ def debtrank_network(capital, owe_indptr, owe_creditor, owe_amount, capped):
 
 
 @jit
-def _rough_sum(x):
-    """Σ x in eight running sums, so that it vectorises: for estimates only, where the order
-    of the additions does not matter."""
-    sums = np.zeros(8)
-    n = x.shape[0]
-    body = n - n % 8
-    for j in range(0, body, 8):
-        for k in range(8):
-            sums[k] += x[j + k]
-    total = 0.0
-    for k in range(8):
-        total += sums[k]
-    for j in range(body, n):
-        total += x[j]
-    return total
-
-
-@jit
 def _first_checks(by_indptr, reach, push_total, out_first):
     """Where each creditor's gather starts checking for its early stop (``out_first``, (n,)).
 
@@ -684,18 +666,19 @@ def debtrank_paths_batched(
                     h0_b[j] = x
                     count += x <= 0.0
                 undistressed[b] = count
-                push_total[b] = _rough_sum(h0_b)
             else:
                 h0_b[:] = 0.0
                 undistressed[b] = n
-                push_total[b] = 0.0
             active[b] = undistressed[b] < n
-        # Into the batch, a column of h0 into a row of ``start``: reads down 16 rows of h0 at
-        # once, writes whole rows.
+            push_total[b] = 0.0
+        # Into the batch, a column of h0 into a row of ``start``: reads down the batch's rows
+        # of h0 at once, writes whole rows (and sums each path's h(0), one sum per path).
         for j in range(n):
             start_j = start[j]
             for b in range(batch):
-                start_j[b] = h0[b, j]
+                x = h0[b, j]
+                start_j[b] = x
+                push_total[b] += x
         # Single pass with every node of every path distressed from the start: one round, in
         # which all pass on h(0) and after which none can turn Distressed. The general loop
         # would take the gather too (every node pushes, so the scatter's work is all the
