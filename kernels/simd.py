@@ -1,12 +1,12 @@
 """Weighted sums over a run of paths at once, written as LLVM vector code.
 
-The path-batched kernels (``kernels.distress.debtrank_paths``) hold their state path-minor,
-(n, batch) arrays, and their inner step is one term of a sparse weighted sum applied to a run
-of paths: ``acc[b] += w * rows[r, b]``. Written as a Numba loop over b, LLVM vectorises it
-but keeps ``acc`` in memory: every term loads and stores the partial sums and checks that the
-two rows do not overlap, so a term costs about as much as in scalar code. These intrinsics
-emit the loop over terms themselves, with the partial sums of the run's paths as vector values
-that stay in registers across terms.
+The path-batched kernels (``kernels.distress.debtrank_paths_batched``) hold their state
+path-minor, (n, batch) arrays, and their inner step is one term of a sparse weighted sum
+applied to a run of paths: ``acc[b] += w * rows[r, b]``. Written as a Numba loop over b,
+LLVM vectorises it but keeps ``acc`` in memory: every term loads and stores the partial sums
+and checks that the two rows do not overlap, so a term costs about as much as in scalar
+code. These intrinsics emit the loop over terms themselves, with the partial sums of the
+run's paths as vector values that stay in registers across terms.
 
 Bit for bit the scalar arithmetic: separate ``fmul`` and ``fadd`` without fast-math flags are
 the IEEE operations of ``acc += w * x`` in scalar code (LLVM fuses a multiply-add only under
@@ -181,23 +181,37 @@ def _propagate_row_intrinsic(name, width, vector):
                 store_out(base)
                 builder.branch(done)
             whole = group_start(stop_v)
-            # No check before first_check: clamped to [start, whole], down to a group start.
-            unchecked = builder.select(builder.icmp_signed("<", check_v, start_v), start_v, check_v)
-            unchecked = group_start(
-                builder.select(builder.icmp_signed("<", unchecked, whole), unchecked, whole)
+            chunk = ir.Constant(_I64, LANES * STOP_CHECK)
+
+            def at_most(a, b):
+                return builder.select(builder.icmp_signed("<", a, b), a, b)
+
+            # The first chunk, then a check: a row that saturates on its first few heavy
+            # terms stops there, whatever first_check says.
+            early = at_most(builder.add(start_v, chunk), whole)
+            add_groups(start_v, early)
+            first_saturated = builder.and_(
+                builder.icmp_signed(">", early, start_v), _all_at_least_one(builder, totals())
             )
-            add_groups(start_v, unchecked)
+            with builder.if_then(first_saturated, likely=False):
+                store_out([one] * count)
+                builder.branch(done)
+            # No check before first_check: clamped to [early, whole], down to a group start.
+            unchecked = builder.select(builder.icmp_signed("<", check_v, early), early, check_v)
+            unchecked = group_start(at_most(unchecked, whole))
+            add_groups(early, unchecked)
             t_slot = cgutils.alloca_once_value(builder, unchecked)
             chunk_head = builder.append_basic_block("propagate_row.chunk_head")
             chunk_next = builder.append_basic_block("propagate_row.chunk_next")
             chunk_body = builder.append_basic_block("propagate_row.chunk_body")
             tail = builder.append_basic_block("propagate_row.tail")
             builder.branch(chunk_head)
-            # The check, once some terms are in: at ``unchecked``, then after every chunk.
+            # The check at ``unchecked`` (unless that is where the first one was), then after
+            # every chunk.
             builder.position_at_end(chunk_head)
             t = builder.load(t_slot)
             saturated = builder.and_(
-                builder.icmp_signed(">", t, start_v), _all_at_least_one(builder, totals())
+                builder.icmp_signed(">", t, early), _all_at_least_one(builder, totals())
             )
             with builder.if_then(saturated, likely=False):
                 store_out([one] * count)
@@ -206,8 +220,7 @@ def _propagate_row_intrinsic(name, width, vector):
             builder.position_at_end(chunk_next)
             builder.cbranch(builder.icmp_signed("<", t, whole), chunk_body, tail)
             builder.position_at_end(chunk_body)
-            chunk_end = builder.add(t, ir.Constant(_I64, LANES * STOP_CHECK))
-            chunk_end = builder.select(builder.icmp_signed("<", chunk_end, whole), chunk_end, whole)
+            chunk_end = at_most(builder.add(t, chunk), whole)
             add_groups(t, chunk_end)
             builder.store(chunk_end, t_slot)
             builder.branch(chunk_head)
@@ -236,10 +249,11 @@ _PROPAGATE_ROW_DOC = """out[j, c] = min(1, h[j, c] + Σ_t weight[t] · push[inde
     into the first sums; the sums add up as (s0 + s1) + (s2 + s3). Paths already at h ≥ 1
     on every one of the {width} keep h. The early stop: if h + the sums so far is ≥ 1 on every
     path, the rest is skipped and out is 1, since rounding is monotone and the terms are ≥ 0
-    (push ≥ 0, weight ≥ 0), so the full sums would reach 1 too. It is checked once the terms
-    before ``first_check`` are in (rounded down to whole groups of LANES terms from start,
-    clamped to the row), then after every STOP_CHECK further groups. ``first_check`` saves
-    the checks of a row that cannot have saturated yet; it never changes a result.
+    (push ≥ 0, weight ≥ 0), so the full sums would reach 1 too. It is checked after the
+    first STOP_CHECK groups of LANES terms; then not before the terms before ``first_check``
+    are in (rounded down to whole groups from start, clamped to the row), and from there
+    after every STOP_CHECK further groups. ``first_check`` saves the checks of a row that is
+    not expected to have saturated yet; it never changes a result.
 
     out, h, push : (n, batch) float64, C order, col0 + {width} ≤ batch (out may be h);
     index : (m,) int64; weight : (m,) float64. Nothing is checked.

@@ -116,24 +116,35 @@ def test_propagate_row_stops_early_once_every_path_reaches_one(kernel):
 
 
 @pytest.mark.parametrize("kernel", ROW_KERNELS)
-def test_propagate_row_checks_nothing_before_first_check(kernel):
-    # As above, every path past 1 after the first STOP_CHECK groups of terms, negative terms
-    # after them. Row 0 checks first from one term into the next group (rounded down to that
-    # group's start, right after the head): it stops there. Row 1 checks first two groups
-    # later, after negative terms: it never stops and ends below 0.
+def test_propagate_row_checks_first_after_one_chunk_then_from_first_check(kernel):
+    # Rows of 4·head terms (head = STOP_CHECK groups): terms on push row 0 take every path
+    # past 1, those on row 1 are negative (outside the kernels' contract, on purpose: added,
+    # they pull the sums below 0), those on row 2 are small.
+    # Row 0: small head, saturating second head, negative rest; checks from one term into
+    # the third head, rounded down to its start: it stops right after the second head.
+    # Row 1: the same, checks from two groups into the third head: its first check after
+    # the first head finds nothing, the next comes after negative terms and it never stops.
+    # Row 2: saturating head, negative rest, checks from the row's end: the check after the
+    # first head stops it all the same.
     rows, width = ROW_KERNELS[kernel]
     head = STOP_CHECK * LANES
-    length = 3 * head
-    by_indptr = np.array([0, length, 2 * length], dtype=np.int64)
-    index = np.tile(np.where(np.arange(length) < head, 0, 1), 2).astype(np.int64)
-    weight = np.full(2 * length, 0.5)
-    push = np.ones((2, width))
+    length = 4 * head
+    t = np.arange(length)
+    small_then_full = np.where(t < head, 2, np.where(t < 2 * head, 0, 1))
+    full_then_negative = np.where(t < head, 0, 1)
+    index = np.concatenate([small_then_full, small_then_full, full_then_negative])
+    by_indptr = np.arange(4, dtype=np.int64) * length
+    weight = np.full(3 * length, 0.5)
+    push = np.ones((3, width))
     push[1] = -100.0
-    h = np.zeros((2, width))
+    push[2] = 0.01
+    h = np.zeros((3, width))
+    first_check = by_indptr[:-1] + np.array([2 * head + 1, 2 * head + 2 * LANES, length])
     out = np.empty_like(h)
-    rows(out, h, by_indptr, index, weight, push, np.array([head + 1, length + head + 2 * LANES]))
+    rows(out, h, by_indptr, index.astype(np.int64), weight, push, first_check)
     np.testing.assert_array_equal(out[0], 1.0)
     assert (out[1] < 0.0).all()
+    np.testing.assert_array_equal(out[2], 1.0)
 
 
 def test_scatter_terms_matches_scalar_updates():
