@@ -28,10 +28,10 @@ times are medians over the repeats and NumPy ÷ kernel the median of the repeats
 so that a slow spell of the machine falls on both sides of a ratio:
 
 - kernels: ``kernels.clearing.clear_paths`` (Eisenberg–Noe pari passu, external creditors
-  senior, Rogers–Veraart α = 0.9, β = 0.8) and ``kernels.distress.debtrank_paths``
+  senior, Rogers–Veraart α = 0.9, β = 0.8) and ``kernels.distress.debtrank_paths_prepared``
   (single_pass, linear; capped, tol 1e-12, max_rounds 10 000) over a block of paths, its
-  weights prepared once per network (``debtrank_network``), as the engine prepares them
-  once per block and the baseline its dense weight matrix once per network;
+  weights made once per network (``debtrank_network``), as the engine makes them once per
+  block and the baseline its dense weight matrix once per network;
 - baseline: benchmarks/_contagion_numpy.py, dense Picard iteration from p̄ down to a change
   below 1e-12 (clearing) and dense W matrix-vector rounds (DebtRank), path by path, on a
   prefix of the kernel's block; its outputs are held against the kernel's on those paths.
@@ -74,7 +74,7 @@ from _contagion_numpy import DenseClearing, DenseDebtRank
 from _machine import machine
 
 from kernels.clearing import clear_fictitious_default, clear_paths, network_totals
-from kernels.distress import debtrank_network, debtrank_paths
+from kernels.distress import debtrank_network, debtrank_paths_prepared
 from stress.tomlwrite import dumps
 
 BLAS_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")  # set at the top
@@ -232,19 +232,14 @@ class KernelRun:
                 self.defaulted[:paths],
             )
         else:
-            debtrank_paths(
+            debtrank_paths_prepared(
                 self.losses[:paths],
-                net.capital,
-                net.owe_indptr,
-                net.owe_creditor,
-                net.owe_amount,
+                self.network,
                 a.linear,
-                True,
                 DEBTRANK_TOL,
                 DEBTRANK_MAX_ROUNDS,
                 self.contagion[:paths],
                 self.defaulted[:paths],
-                self.network,
             )
 
 
@@ -676,12 +671,12 @@ def main() -> None:
         "",
         "- fail first: institutions per path whose first-round loss exceeds their capital; "
         "defaults: the kernel's `defaulted` per path, over the kernel's paths.",
-        "- kernel paths × calls: paths per `clear_paths` / `debtrank_paths` call (all "
+        "- kernel paths × calls: paths per `clear_paths` / `debtrank_paths_prepared` call (all "
         f"{options.pool:,} drawn paths, as the engine clears a block) and calls per timing; "
         "each `clear_paths` call builds its network layout and, when a path needs them, the "
         "LU factors of the whole-network system, inside the timing; DebtRank's weights are "
-        "prepared once per network (`debtrank_network`), outside it, as the engine prepares "
-        "them once per block and the NumPy baseline its dense weight matrix once per network. "
+        "made once per network (`debtrank_network`), outside it, as the engine makes them "
+        "once per block and the NumPy baseline its dense weight matrix once per network. "
         "NumPy paths: a prefix of those, one path at a time.",
         "- NumPy iterations: Picard iterations until no payment moves by more than 1e-12 "
         "(clearing) or DebtRank rounds, per path. Kernel FD rounds: rounds of the "

@@ -77,6 +77,7 @@ capital: E_i may end below 0.
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 
@@ -489,18 +490,39 @@ def _reach(by_indptr, by_weight):
     return reach
 
 
+class DebtRankNetwork(NamedTuple):
+    """A network's DebtRank weights, both ways, with the capital and cap they were made of
+    (``debtrank_network``)."""
+
+    capital: np.ndarray  # (n,) equity E, the denominator of h and of W
+    capped: bool
+    owe_indptr: np.ndarray  # (n + 1,) claims by debtor, as given
+    weight: np.ndarray  # (m,) W per claim, by debtor (``impact_weights``)
+    by_indptr: np.ndarray  # (n + 1,) and the rest: by creditor (``creditor_major_weights``)
+    by_debtor: np.ndarray
+    by_weight: np.ndarray
+    slot: np.ndarray
+    reach: np.ndarray  # (n,) terms per unit of weight (``_reach``)
+
+
 @jit
 def debtrank_network(capital, owe_indptr, owe_creditor, owe_amount, capped):
-    """The weights of a network for ``debtrank_paths``, prepared once and reused by every
-    call on the same capital, claims and cap (the engine's blocks, a benchmark's repeats).
-
-    Returns the tuple (owe_indptr, weight, by_indptr, by_debtor, by_weight, slot, reach):
-    ``impact_weights`` by debtor, ``creditor_major_weights`` by creditor, and ``_reach``.
-    """
+    """The weights of a network for ``debtrank_paths_prepared``, made once and reused by every
+    block on the same capital, claims and cap. Inputs are not checked."""
     weight = np.empty(owe_creditor.shape[0])
     impact_weights(capital, owe_indptr, owe_creditor, owe_amount, capped, weight)
     by_indptr, by_debtor, by_weight, slot = creditor_major_weights(owe_indptr, owe_creditor, weight)
-    return owe_indptr, weight, by_indptr, by_debtor, by_weight, slot, _reach(by_indptr, by_weight)
+    return DebtRankNetwork(
+        capital,
+        capped,
+        owe_indptr,
+        weight,
+        by_indptr,
+        by_debtor,
+        by_weight,
+        slot,
+        _reach(by_indptr, by_weight),
+    )
 
 
 @jit
@@ -510,8 +532,11 @@ def _first_checks(by_indptr, reach, push_total, out_first):
     A check pays only once every path can have saturated. Creditor j's terms average a weight
     of 1 / reach_j; with the smallest mean push p of the batch's pushing paths (``push_total``
     / n over the paths whose total is > 0), its sum reaches 1 after about reach_j / p terms,
-    and checks start there (at the end of the row when no path pushes). A poor guess costs
-    time only: the early stop is exact wherever it happens.
+    and checks start there: at the row's end when no path pushes or the row weighs 0, as
+    then only a row already at 1 is done, and the gather sees that before any term. The
+    estimate ignores h and how the weight is spread: a row that saturates on a few heavy
+    terms is caught by the check the gather always makes after its first STOP_CHECK groups.
+    A poor guess costs time only: the early stop is exact wherever it happens.
     """
     n = reach.shape[0]
     least = np.inf
@@ -521,16 +546,18 @@ def _first_checks(by_indptr, reach, push_total, out_first):
     for j in range(n):
         begin = by_indptr[j]
         length = by_indptr[j + 1] - begin
-        terms = reach[j] / least  # inf when no path pushes or the row weighs 0; never NaN
+        terms = reach[j] / least if least < np.inf else np.inf  # > 0, never NaN
         out_first[j] = begin + (int(terms) if terms < length else length)
 
 
 @jit
 def _gather(out, h, push, by_indptr, by_debtor, by_weight, first_check, wide):
     """out[j, b] = min(1, h[j, b] + Σ_i W_ij push[i, b]) creditor by creditor, in runs of
-    WIDE paths if ``wide`` else of WIDTH (``kernels.simd.propagate_wide_row`` and
-    ``propagate_row``: the same sums, bit for bit; see ``_propagate_batch``)."""
+    WIDE paths if ``wide`` and the batch is a multiple of WIDE, else of WIDTH
+    (``kernels.simd.propagate_wide_row`` and ``propagate_row``: the same sums, bit for bit;
+    see ``_propagate_batch``)."""
     n, batch = h.shape
+    wide = wide and batch % WIDE == 0
     for j in range(n):
         begin = by_indptr[j]
         stop = by_indptr[j + 1]
@@ -608,7 +635,6 @@ def _propagate_batch(
 @jit
 def debtrank_paths_batched(
     first_round_loss,
-    capital,
     network,
     variant_linear,
     tol,
@@ -617,8 +643,8 @@ def debtrank_paths_batched(
     out_contagion_loss,
     out_defaulted,
 ):
-    """``debtrank_paths`` on a prepared ``network`` (``debtrank_network`` of ``capital``),
-    with the paths run ``batch`` at a time (``PATH_BATCH`` there).
+    """``debtrank_paths_prepared`` with the paths run ``batch`` at a time (``PATH_BATCH``
+    there).
 
     The rounds of a batch run together, path-minor ((n, batch) arrays), until every path of
     the batch has stopped by its own rule and its own round bound; a path that has stopped, or
@@ -631,7 +657,14 @@ def debtrank_paths_batched(
     if batch <= 0 or batch % WIDTH != 0:
         raise ValueError("debtrank_paths_batched: batch must be a positive multiple of WIDTH")
     n_paths, n = first_round_loss.shape
-    owe_indptr, weight, by_indptr, by_debtor, by_weight, slot, reach = network
+    capital = network.capital
+    owe_indptr, weight, reach = network.owe_indptr, network.weight, network.reach
+    by_indptr, by_debtor, by_weight, slot = (
+        network.by_indptr,
+        network.by_debtor,
+        network.by_weight,
+        network.slot,
+    )
     first_check = np.empty(n, dtype=np.int64)
     h0 = np.empty((batch, n))  # path-major: filled and read along the loss rows
     h_rows = np.empty((batch, n))  # the final h, path-major, for the outputs
@@ -684,14 +717,13 @@ def debtrank_paths_batched(
         # would take the gather too (every node pushes, so the scatter's work is all the
         # claims); going straight to it spares the bookkeeping, and it reads WIDE paths at a
         # time. Empty slots push 0.
-        one_round = not variant_linear and max_rounds >= 1
+        one_round = not variant_linear and max_rounds >= 1 and n > 0
         for b in range(size):
             one_round &= undistressed[b] == 0
         final = new_h if one_round else h
         if one_round:
             _first_checks(by_indptr, reach, push_total, first_check)
-            wide = batch % WIDE == 0
-            _gather(new_h, start, start, by_indptr, by_debtor, by_weight, first_check, wide)
+            _gather(new_h, start, start, by_indptr, by_debtor, by_weight, first_check, True)
             for b in range(size):
                 rounds[b] = 1
         else:
@@ -826,7 +858,6 @@ def debtrank_paths(
     max_rounds,
     out_contagion_loss,
     out_defaulted,
-    network=None,
 ):
     """``debtrank`` on every path of a block.
 
@@ -837,9 +868,6 @@ def debtrank_paths(
         As for ``debtrank``; the network and capital are the same on every path.
     out_contagion_loss : (n_paths, n) float64, written
     out_defaulted : (n_paths, n) bool, written
-    network : tuple, optional
-        ``debtrank_network`` of these capital, claims and cap, to reuse across calls; built
-        here when None.
 
     Returns
     -------
@@ -848,18 +876,34 @@ def debtrank_paths(
     n_hit_cap : int
         Paths stopped by ``max_rounds``.
 
-    The paths run ``PATH_BATCH`` at a time (``debtrank_paths_batched``), each bit for bit as
-    ``debtrank`` runs it alone. Inputs are not checked.
-
-    A Python function, so that the batch reaches the compiled kernel as a run-time value:
-    compiled into a jitted caller as the constant 16, it let LLVM specialise the kernel's
-    loops over the batch, which ran up to 15 % slower.
+    Makes the network's weights (``debtrank_network``) and runs ``debtrank_paths_prepared``;
+    to run several blocks on one network, make them once and call that. Inputs are not
+    checked.
     """
-    if network is None:
-        network = debtrank_network(capital, owe_indptr, owe_creditor, owe_amount, capped)
+    network = debtrank_network(capital, owe_indptr, owe_creditor, owe_amount, capped)
+    return debtrank_paths_prepared(
+        first_round_loss,
+        network,
+        variant_linear,
+        tol,
+        max_rounds,
+        out_contagion_loss,
+        out_defaulted,
+    )
+
+
+def debtrank_paths_prepared(
+    first_round_loss, network, variant_linear, tol, max_rounds, out_contagion_loss, out_defaulted
+):
+    """``debtrank_paths`` on the weights of ``debtrank_network``, with its capital and cap.
+
+    The paths run ``PATH_BATCH`` at a time (``debtrank_paths_batched``), each bit for bit as
+    ``debtrank`` runs it alone. A Python function, so that the batch reaches the compiled
+    kernel as a run-time value: compiled into a jitted caller as the constant 16, it let
+    LLVM specialise the kernel's loops over the batch, which ran up to 15 % slower.
+    """
     return debtrank_paths_batched(
         first_round_loss,
-        capital,
         network,
         variant_linear,
         tol,

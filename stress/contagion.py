@@ -25,7 +25,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from kernels.clearing import clear_paths
-from kernels.distress import debtrank_network, debtrank_paths, fire_sale_paths
+from kernels.distress import (
+    DebtRankNetwork,
+    debtrank_network,
+    debtrank_paths_prepared,
+    fire_sale_paths,
+)
 from stress.compile import ContagionLayout
 
 # Relative change in fire-sale losses below which the second round has converged.
@@ -52,10 +57,13 @@ def has_second_round(layout: ContagionLayout) -> bool:
 
 
 def _network_round(
-    layout: ContagionLayout, capital: np.ndarray, losses: np.ndarray, network: tuple | None
+    layout: ContagionLayout,
+    capital: np.ndarray,
+    losses: np.ndarray,
+    network: DebtRankNetwork | None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Contagion losses and defaults given each path's losses before the network
-    (``network``: the DebtRank weights prepared for the block, or None)."""
+    (``network``: DebtRank's weights of ``capital``, made once for the block)."""
     n, width = losses.shape
     contagion = np.zeros((n, width))
     defaulted = np.zeros((n, width), dtype=np.bool_)
@@ -78,19 +86,14 @@ def _network_round(
             defaulted,
         )
     elif layout.model == "debtrank":
-        debtrank_paths(
+        debtrank_paths_prepared(
             np.ascontiguousarray(losses),
-            capital,
-            layout.owe_indptr,
-            layout.owe_creditor,
-            layout.owe_amount,
+            network,
             layout.debtrank_linear,
-            layout.debtrank_capped,
             DEBTRANK_TOLERANCE,
             DEBTRANK_MAX_ROUNDS,
             contagion,
             defaulted,
-            network,
         )
     else:
         defaulted = losses >= capital

@@ -329,29 +329,64 @@ def test_debtrank_paths_equals_path_by_path(linear):
 
 
 @pytest.mark.parametrize("capped", [False, True])
-def test_debtrank_paths_reuses_a_prepared_network(capped):
-    # The weights prepared once (debtrank_network) and passed to every call give the results
-    # of weights built inside the call; a network prepared without the cap gives others.
-    from kernels.distress import debtrank_network
+def test_a_prepared_network_gives_the_results_of_one_made_per_call(capped):
+    # Weights made once (debtrank_network) and used by every block (debtrank_paths_prepared)
+    # give what debtrank_paths gives making them per call; the network carries the capital
+    # and the cap it was made of.
+    from kernels.distress import debtrank_network, debtrank_paths_prepared
 
     rng = np.random.default_rng(8)
     n, n_paths = 30, 40
     capital = rng.uniform(1.0, 3.0, n)
     network = random_claims(rng, n, 200, 2.5)
-    loss = rng.uniform(0.05, 0.5, (n_paths, n)) * capital
-    results = []
-    for prepared in (None, debtrank_network(capital, *network, capped)):
-        contagion = np.empty((n_paths, n))
-        defaulted = np.empty((n_paths, n), dtype=np.bool_)
-        debtrank_paths(
-            loss, capital, *network, False, capped, 0.0, 5, contagion, defaulted, prepared
-        )
-        results.append(contagion)
-    np.testing.assert_array_equal(results[0], results[1])
-    other = debtrank_network(capital, *network, not capped)
-    contagion = np.empty((n_paths, n))
-    debtrank_paths(loss, capital, *network, False, capped, 0.0, 5, contagion, defaulted, other)
-    assert not np.array_equal(contagion, results[0])
+    prepared = debtrank_network(capital, *network, capped)
+    assert prepared.capped == capped and prepared.capital is capital
+    for _ in range(2):  # two blocks on one prepared network
+        loss = rng.uniform(0.05, 0.5, (n_paths, n)) * capital
+        results = []
+        for run in ("per call", "prepared"):
+            contagion = np.full((n_paths, n), np.nan)
+            defaulted = np.zeros((n_paths, n), dtype=np.bool_)
+            if run == "per call":
+                debtrank_paths(loss, capital, *network, False, capped, 0.0, 5, contagion, defaulted)
+            else:
+                debtrank_paths_prepared(loss, prepared, False, 0.0, 5, contagion, defaulted)
+            results.append((contagion, defaulted))
+        np.testing.assert_array_equal(results[0][0], results[1][0])
+        np.testing.assert_array_equal(results[0][1], results[1][1])
+    assert (results[0][0] > 0).any()
+
+
+@pytest.mark.parametrize("linear", [False, True])
+@pytest.mark.parametrize("n", [0, 1, 2, 5])
+def test_debtrank_paths_on_tiny_networks(linear, n):
+    # No institution, one, or rows shorter than a group of LANES terms: as path by path.
+    rng = np.random.default_rng(n)
+    capital = rng.uniform(1.0, 3.0, n)
+    pairs = [(i, j) for i in range(n) for j in range(n) if i != j]
+    owe_indptr = np.zeros(n + 1, dtype=np.int64)
+    for i, _ in pairs:
+        owe_indptr[i + 1] += 1
+    owe_indptr = np.cumsum(owe_indptr)
+    network = (
+        owe_indptr,
+        np.array([j for _, j in pairs], dtype=np.int64),
+        np.full(len(pairs), 2.0),
+    )
+    n_paths = 19
+    loss = rng.uniform(0.1, 0.9, (n_paths, n)) * capital
+    contagion = np.full((n_paths, n), np.nan)
+    defaulted = np.zeros((n_paths, n), dtype=np.bool_)
+    most_rounds, n_hit = debtrank_paths(
+        loss, capital, *network, linear, True, 1e-12, 100, contagion, defaulted
+    )
+    rounds = []
+    for p in range(n_paths):
+        _, c, d, r, _ = run_debtrank(loss[p], capital, network, linear, True, 1e-12, 100)
+        np.testing.assert_array_equal(contagion[p], c)
+        np.testing.assert_array_equal(defaulted[p], d)
+        rounds.append(r)
+    assert (most_rounds, n_hit) == (max(rounds), 0)
 
 
 # --- Fire sales, worked by hand ----------------------------------------------------------
@@ -621,9 +656,9 @@ def test_fire_sale_paths_equals_path_by_path(exponential):
 @pytest.mark.parametrize("max_rounds", [0, 1, 6])
 def test_single_pass_batches_distressed_throughout_take_one_round(max_rounds):
     # Every node of every path starts distressed: each batch of single-pass DebtRank is one
-    # round and goes straight to its gather, WIDTH paths at a time in batches of 8, WIDE at a
-    # time in batches of 16. The last batch is partial, its empty slots pushing nothing. With
-    # max_rounds 0 every batch takes the general loop.
+    # round and goes straight to its gather: WIDE paths at a time in batches of 16, WIDTH at
+    # a time in batches of 8 or 24. The last batch is partial, its empty slots pushing
+    # nothing. With max_rounds 0 every batch takes the general loop.
     from kernels.distress import debtrank_network, debtrank_paths_batched
 
     rng = np.random.default_rng(13)
@@ -636,11 +671,11 @@ def test_single_pass_batches_distressed_throughout_take_one_round(max_rounds):
         for p in range(n_paths)
     ]
     prepared = debtrank_network(capital, *network, True)
-    for batch in (8, 16):
+    for batch in (8, 16, 24):
         contagion = np.full((n_paths, n), np.nan)
         defaulted = np.zeros((n_paths, n), dtype=np.bool_)
         most_rounds, n_hit = debtrank_paths_batched(
-            loss, capital, prepared, False, 0.0, max_rounds, batch, contagion, defaulted
+            loss, prepared, False, 0.0, max_rounds, batch, contagion, defaulted
         )
         for p in range(n_paths):
             np.testing.assert_array_equal(contagion[p], expected[p][0])
@@ -681,14 +716,12 @@ def test_debtrank_paths_do_not_depend_on_the_batch(linear, capped, dense):
     # Batches are multiples of the vector width; 45 paths leave a partial last batch.
     prepared = debtrank_network(capital, *network, capped)
     with pytest.raises(ValueError, match="multiple of WIDTH"):
-        debtrank_paths_batched(
-            loss, capital, prepared, linear, tol, max_rounds, 7, loss.copy(), loss > 0
-        )
+        debtrank_paths_batched(loss, prepared, linear, tol, max_rounds, 7, loss.copy(), loss > 0)
     for batch in (8, 16, 24, 64):
         contagion = np.full((n_paths, n), np.nan)
         defaulted = np.zeros((n_paths, n), dtype=np.bool_)
         most_rounds, n_hit = debtrank_paths_batched(
-            loss, capital, prepared, linear, tol, max_rounds, batch, contagion, defaulted
+            loss, prepared, linear, tol, max_rounds, batch, contagion, defaulted
         )
         for p in range(n_paths):
             np.testing.assert_array_equal(contagion[p], expected[p][0])
