@@ -319,6 +319,54 @@ def _linear(
 
 
 @jit
+def _reach(by_indptr, by_weight):
+    """Per creditor, its terms per unit of weight: length / Σ W (inf for a row of weight 0)."""
+    n = by_indptr.shape[0] - 1
+    reach = np.empty(n)
+    for j in range(n):
+        total = 0.0
+        for t in range(by_indptr[j], by_indptr[j + 1]):
+            total += by_weight[t]
+        reach[j] = (by_indptr[j + 1] - by_indptr[j]) / total if total > 0.0 else np.inf
+    return reach
+
+
+class DebtRankNetwork(NamedTuple):
+    """A network's DebtRank weights, both ways, with the capital and cap they were made of
+    (``debtrank_network``)."""
+
+    capital: np.ndarray  # (n,) equity E, the denominator of h and of W
+    capped: bool
+    owe_indptr: np.ndarray  # (n + 1,) claims by debtor, as given
+    weight: np.ndarray  # (m,) W per claim, by debtor (``impact_weights``)
+    by_indptr: np.ndarray  # (n + 1,) and the rest: by creditor (``creditor_major_weights``)
+    by_debtor: np.ndarray
+    by_weight: np.ndarray
+    slot: np.ndarray
+    reach: np.ndarray  # (n,) terms per unit of weight (``_reach``)
+
+
+@jit
+def debtrank_network(capital, owe_indptr, owe_creditor, owe_amount, capped):
+    """The weights of a network for ``debtrank_paths_prepared``, made once and reused by every
+    block on the same capital, claims and cap. Inputs are not checked."""
+    weight = np.empty(owe_creditor.shape[0])
+    impact_weights(capital, owe_indptr, owe_creditor, owe_amount, capped, weight)
+    by_indptr, by_debtor, by_weight, slot = creditor_major_weights(owe_indptr, owe_creditor, weight)
+    return DebtRankNetwork(
+        capital,
+        capped,
+        owe_indptr,
+        weight,
+        by_indptr,
+        by_debtor,
+        by_weight,
+        slot,
+        _reach(by_indptr, by_weight),
+    )
+
+
+@jit
 def _debtrank(
     first_round_loss,
     capital,
@@ -434,19 +482,17 @@ def debtrank(
     Inputs are not checked.
     """
     n = capital.shape[0]
-    weight = np.empty(owe_creditor.shape[0])
-    impact_weights(capital, owe_indptr, owe_creditor, owe_amount, capped, weight)
-    by_indptr, by_debtor, by_weight, slot = creditor_major_weights(owe_indptr, owe_creditor, weight)
+    network = debtrank_network(capital, owe_indptr, owe_creditor, owe_amount, capped)
     return _debtrank(
         first_round_loss,
         capital,
         owe_indptr,
         owe_creditor,
-        weight,
-        by_indptr,
-        by_debtor,
-        by_weight,
-        slot,
+        network.weight,
+        network.by_indptr,
+        network.by_debtor,
+        network.by_weight,
+        network.slot,
         variant_linear,
         tol,
         max_rounds,
@@ -475,54 +521,6 @@ def _aligned_empty(rows, cols):
     buffer = np.empty(rows * cols + 8)
     skip = (-(buffer.ctypes.data // 8)) % 8
     return buffer[skip : skip + rows * cols].reshape((rows, cols))
-
-
-@jit
-def _reach(by_indptr, by_weight):
-    """Per creditor, its terms per unit of weight: length / Σ W (inf for a row of weight 0)."""
-    n = by_indptr.shape[0] - 1
-    reach = np.empty(n)
-    for j in range(n):
-        total = 0.0
-        for t in range(by_indptr[j], by_indptr[j + 1]):
-            total += by_weight[t]
-        reach[j] = (by_indptr[j + 1] - by_indptr[j]) / total if total > 0.0 else np.inf
-    return reach
-
-
-class DebtRankNetwork(NamedTuple):
-    """A network's DebtRank weights, both ways, with the capital and cap they were made of
-    (``debtrank_network``)."""
-
-    capital: np.ndarray  # (n,) equity E, the denominator of h and of W
-    capped: bool
-    owe_indptr: np.ndarray  # (n + 1,) claims by debtor, as given
-    weight: np.ndarray  # (m,) W per claim, by debtor (``impact_weights``)
-    by_indptr: np.ndarray  # (n + 1,) and the rest: by creditor (``creditor_major_weights``)
-    by_debtor: np.ndarray
-    by_weight: np.ndarray
-    slot: np.ndarray
-    reach: np.ndarray  # (n,) terms per unit of weight (``_reach``)
-
-
-@jit
-def debtrank_network(capital, owe_indptr, owe_creditor, owe_amount, capped):
-    """The weights of a network for ``debtrank_paths_prepared``, made once and reused by every
-    block on the same capital, claims and cap. Inputs are not checked."""
-    weight = np.empty(owe_creditor.shape[0])
-    impact_weights(capital, owe_indptr, owe_creditor, owe_amount, capped, weight)
-    by_indptr, by_debtor, by_weight, slot = creditor_major_weights(owe_indptr, owe_creditor, weight)
-    return DebtRankNetwork(
-        capital,
-        capped,
-        owe_indptr,
-        weight,
-        by_indptr,
-        by_debtor,
-        by_weight,
-        slot,
-        _reach(by_indptr, by_weight),
-    )
 
 
 @jit
