@@ -209,8 +209,13 @@ class KernelRun:
         self.payments = np.zeros_like(losses)
         self.contagion = np.zeros_like(losses)
         self.defaulted = np.zeros(losses.shape, dtype=np.bool_)
+        self.prepare()
+
+    def prepare(self) -> None:
+        """What a run makes once per network, outside the timing: DebtRank's weights."""
+        net = self.net
         self.network = None
-        if not algorithm.clearing:
+        if not self.algorithm.clearing:
             self.network = debtrank_network(
                 net.capital, net.owe_indptr, net.owe_creditor, net.owe_amount, True
             )
@@ -248,7 +253,11 @@ class BaselineRun(KernelRun):
 
     def __init__(self, net: Network, algorithm: Algorithm, losses: np.ndarray):
         super().__init__(net, algorithm, losses)
-        a = algorithm
+        self.iterations = np.zeros(losses.shape[0], dtype=np.int64)
+
+    def prepare(self) -> None:
+        """The dense matrices, once per network, outside the timing."""
+        net, a = self.net, self.algorithm
         if a.clearing:
             self.clearing = DenseClearing(
                 net.liabilities, net.external_liabilities, a.alpha, a.beta, a.senior
@@ -257,7 +266,6 @@ class BaselineRun(KernelRun):
             self.debtrank = DenseDebtRank(
                 net.liabilities, net.capital, a.linear, True, DEBTRANK_TOL, DEBTRANK_MAX_ROUNDS
             )
-        self.iterations = np.zeros(losses.shape[0], dtype=np.int64)
 
     def __call__(self, paths: int) -> None:
         for p in range(paths):

@@ -369,14 +369,7 @@ def debtrank_network(capital, owe_indptr, owe_creditor, owe_amount, capped):
 @jit
 def _debtrank(
     first_round_loss,
-    capital,
-    owe_indptr,
-    owe_creditor,
-    weight,
-    by_indptr,
-    by_debtor,
-    by_weight,
-    slot,
+    network,
     variant_linear,
     tol,
     max_rounds,
@@ -386,9 +379,12 @@ def _debtrank(
     out_contagion_loss,
     out_defaulted,
 ):
-    """One path into h (n,), given the weights both ways (``impact_weights``,
-    ``creditor_major_weights``) and scratch (3 + LANES, n) float64 and state (n,) int8."""
+    """One path into h (n,), on the weights of ``debtrank_network``, with scratch
+    (3 + LANES, n) float64 and state (n,) int8."""
     n = h.shape[0]
+    capital = network.capital
+    owe_indptr, weight, slot = network.owe_indptr, network.weight, network.slot
+    by_indptr, by_debtor, by_weight = network.by_indptr, network.by_debtor, network.by_weight
     h0 = scratch[0]
     push = scratch[1]
     new_h = scratch[2]
@@ -482,17 +478,9 @@ def debtrank(
     Inputs are not checked.
     """
     n = capital.shape[0]
-    network = debtrank_network(capital, owe_indptr, owe_creditor, owe_amount, capped)
     return _debtrank(
         first_round_loss,
-        capital,
-        owe_indptr,
-        owe_creditor,
-        network.weight,
-        network.by_indptr,
-        network.by_debtor,
-        network.by_weight,
-        network.slot,
+        debtrank_network(capital, owe_indptr, owe_creditor, owe_amount, capped),
         variant_linear,
         tol,
         max_rounds,
@@ -662,14 +650,9 @@ def debtrank_paths_batched(
     if batch <= 0 or batch % WIDTH != 0:
         raise ValueError("debtrank_paths_batched: batch must be a positive multiple of WIDTH")
     n_paths, n = first_round_loss.shape
-    capital = network.capital
-    owe_indptr, weight, reach = network.owe_indptr, network.weight, network.reach
-    by_indptr, by_debtor, by_weight, slot = (
-        network.by_indptr,
-        network.by_debtor,
-        network.by_weight,
-        network.slot,
-    )
+    capital, reach = network.capital, network.reach
+    owe_indptr, weight, slot = network.owe_indptr, network.weight, network.slot
+    by_indptr, by_debtor, by_weight = network.by_indptr, network.by_debtor, network.by_weight
     first_check = np.empty(n, dtype=np.int64)
     h0 = np.empty((batch, n))  # path-major: filled and read along the loss rows
     h_rows = np.empty((batch, n))  # the final h, path-major, for the outputs

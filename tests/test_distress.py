@@ -54,6 +54,21 @@ def run_debtrank(loss, capital, network, linear, capped, tol=0.0, max_rounds=10_
     return h, contagion, defaulted, rounds, hit_cap
 
 
+def assert_as_path_by_path(
+    contagion, defaulted, loss, capital, network, linear, capped, tol, max_rounds
+):
+    """Each path's contagion and defaults equal ``debtrank`` run on it alone; returns the
+    paths' rounds and hit_cap flags."""
+    rounds, hits = [], []
+    for p in range(loss.shape[0]):
+        _, c, d, r, hit = run_debtrank(loss[p], capital, network, linear, capped, tol, max_rounds)
+        np.testing.assert_array_equal(contagion[p], c)
+        np.testing.assert_array_equal(defaulted[p], d)
+        rounds.append(r)
+        hits.append(hit)
+    return rounds, hits
+
+
 # --- DebtRank, worked by hand ------------------------------------------------------------
 #
 # Example 1: a cycle 0 → 1 → 2 → 0 ("i → j": i owes j), every capital E = 10.
@@ -315,13 +330,10 @@ def test_debtrank_paths_equals_path_by_path(linear):
     most_rounds, n_hit = debtrank_paths(
         loss, capital, *network, linear, True, 1e-12, 10_000, contagion, defaulted
     )
-    rounds = []
-    for p in range(n_paths):
-        _, c, d, r, hit = run_debtrank(loss[p], capital, network, linear, True, 1e-12)
-        np.testing.assert_array_equal(contagion[p], c)
-        np.testing.assert_array_equal(defaulted[p], d)
-        rounds.append(r)
-        assert not hit
+    rounds, hits = assert_as_path_by_path(
+        contagion, defaulted, loss, capital, network, linear, True, 1e-12, 10_000
+    )
+    assert not any(hits)
     assert (most_rounds, n_hit) == (max(rounds), 0)
     assert defaulted.any() and (contagion > 0).any(), "the test network should propagate"
     _, n_hit = debtrank_paths(loss, capital, *network, linear, True, 1e-12, 1, contagion, defaulted)
@@ -380,12 +392,9 @@ def test_debtrank_paths_on_tiny_networks(linear, n):
     most_rounds, n_hit = debtrank_paths(
         loss, capital, *network, linear, True, 1e-12, 100, contagion, defaulted
     )
-    rounds = []
-    for p in range(n_paths):
-        _, c, d, r, _ = run_debtrank(loss[p], capital, network, linear, True, 1e-12, 100)
-        np.testing.assert_array_equal(contagion[p], c)
-        np.testing.assert_array_equal(defaulted[p], d)
-        rounds.append(r)
+    rounds, _ = assert_as_path_by_path(
+        contagion, defaulted, loss, capital, network, linear, True, 1e-12, 100
+    )
     assert (most_rounds, n_hit) == (max(rounds), 0)
 
 
