@@ -433,15 +433,45 @@ def read_resolved(path: Path, _chain: tuple[Path, ...] = ()) -> tuple[dict[str, 
 # --------------------------------------------------------------------------------------
 
 
+KEY_RULE = 'a dotted TOML key, a part that holds a dot in quotes (a."b.c")'
+
+
+def _key_parts(key: str) -> list[str] | None:
+    """The parts of a TOML dotted key, read by TOML's own grammar so that a quoted part may
+    hold dots (``institutions.insurer_a.holdings."lease_spv_b.bonds"``); None if ``key`` is
+    not one."""
+    try:
+        table = tomllib.loads(f"{key} = 0")
+    except tomllib.TOMLDecodeError:
+        return None
+    parts = []
+    while isinstance(table, dict):
+        ((part, table),) = table.items()
+        parts.append(part)
+    return parts
+
+
+def split_assignment(text: str) -> tuple[str, list[str], str] | None:
+    """(key as written, its parts, raw value) of ``KEY=VALUE``, split at the first ``=`` that
+    ends a valid TOML key (a quoted part of the key may itself hold ``=``); None if no ``=``
+    does."""
+    at = text.find("=")
+    while at != -1:
+        key = text[:at].strip()
+        parts = _key_parts(key) if key else None
+        if parts is not None:
+            return key, parts, text[at + 1 :]
+        at = text.find("=", at + 1)
+    return None
+
+
 def parse_assignment(text: str) -> tuple[list[str], Any]:
-    """Split ``a.b.c=VALUE``; VALUE is read as TOML, or as a bare string if it is not TOML."""
-    key, sep, raw = text.partition("=")
-    key = key.strip()
-    if not sep or not key:
-        raise OptionError(f"--set: expected KEY=VALUE with a dotted TOML key (got {text!r})")
-    parts = key.split(".")
-    if any(not part for part in parts):
-        raise OptionError(f"--set: empty part in the dotted key (got {key!r})")
+    """Split ``a.b.c=VALUE``; the key is a TOML dotted key (quote a part that holds a dot:
+    ``a."b.c"=VALUE``); VALUE is read as TOML, or as a bare string if it is not TOML."""
+    split = split_assignment(text)
+    if split is None:
+        raise OptionError(f"--set: expected KEY=VALUE with {KEY_RULE} (got {text!r})")
+    _, parts, raw = split
     raw = raw.strip()
     try:
         value = tomllib.loads(f"value = {raw}")["value"]
@@ -522,7 +552,8 @@ def validate_data(
     repair_correlations: bool = False,
 ) -> Scenario:
     """Validate resolved scenario data; raise :class:`ScenarioError` with every problem."""
-    override_keys = [text.partition("=")[0].strip() for text in overrides]
+    # As problems name their fields: parts joined by dots, unquoted.
+    override_keys = [".".join(parse_assignment(text)[0]) for text in overrides]
     try:
         model = ScenarioModel.model_validate(dict(data))
     except ValidationError as err:

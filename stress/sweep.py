@@ -24,7 +24,7 @@ import pyarrow as pa
 from stress import io as sio
 from stress.exceptions import OptionError
 from stress.run import prepare_output, run_scenario
-from stress.scenario import load_scenario
+from stress.scenario import KEY_RULE, load_scenario, split_assignment
 
 SWEEP_MANIFEST = "sweep.json"
 POINTS_TABLE = "points.parquet"
@@ -44,19 +44,22 @@ class SweepResult:
 
 
 def parse_vary(texts: Sequence[str]) -> list[Axis]:
-    """``KEY=V1,V2,...`` per axis; values are TOML literals (or bare strings)."""
+    """``KEY=V1,V2,...`` per axis, KEY a dotted TOML key as for ``--set``; values are TOML
+    literals (or bare strings)."""
     axes: list[Axis] = []
+    keys: list[list[str]] = []
     for text in texts:
-        key, sep, values = text.partition("=")
-        key = key.strip()
-        if not sep or not key or not values.strip():
-            raise OptionError(f"--vary: expected KEY=V1,V2,... (got {text!r})")
-        if any(axis.key == key for axis in axes):
+        split = split_assignment(text)
+        if split is None or not split[2].strip():
+            raise OptionError(f"--vary: expected KEY=V1,V2,... with {KEY_RULE} (got {text!r})")
+        key, key_parts, values = split
+        if key_parts in keys:
             raise OptionError(f"--vary: {key} is varied twice")
-        parts = [v.strip() for v in values.split(",")]
-        if any(not v for v in parts):
+        keys.append(key_parts)
+        texts_of_key = [v.strip() for v in values.split(",")]
+        if any(not v for v in texts_of_key):
             raise OptionError(f"--vary {key}: empty value in {values!r}")
-        axes.append(Axis(key, parts))
+        axes.append(Axis(key, texts_of_key))
     if not axes:
         raise OptionError("--vary: give at least one KEY=V1,V2,... to sweep")
     return axes
@@ -103,10 +106,11 @@ def run_sweep(
     prepare_output(out_dir, overwrite, _owned, "sweep")
 
     rows = []
-    for number, assignments in enumerate(points):
+    # The values as given, in the grid's order.
+    for number, values in enumerate(itertools.product(*(axis.texts for axis in axes))):
         row: dict[str, Any] = {"point": number, "directory": f"point={number:02d}"}
-        for axis, assignment in zip(axes, assignments, strict=True):
-            row[axis.key] = assignment.partition("=")[2]
+        for axis, value in zip(axes, values, strict=True):
+            row[axis.key] = value
         rows.append(row)
     started = datetime.now(UTC)
     manifest: dict[str, Any] = {

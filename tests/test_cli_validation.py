@@ -9,6 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from stress.cli import app
+from stress.exceptions import OptionError
+from stress.scenario import load_scenario, parse_assignment
 
 from builders import MECHANICS, small_scenario, write_scenario
 
@@ -457,6 +459,49 @@ def test_set_overrides_are_validated_and_marked(small_file: Path, tmp_path: Path
     bad = _invoke(["validate", str(small_file), "--set", "no-equals-sign"])
     assert bad.exit_code == 1
     assert "--set: expected KEY=VALUE" in bad.output
+
+
+@pytest.mark.parametrize(
+    "text, parts, value",
+    [
+        ("contagion.model=debtrank", ["contagion", "model"], "debtrank"),
+        (" a . b = 3", ["a", "b"], 3),
+        (
+            'institutions.i.holdings."spv.bonds"=0.5',
+            ["institutions", "i", "holdings", "spv.bonds"],
+            0.5,
+        ),
+        ("a.'x=y'=2", ["a", "x=y"], 2),  # the first "=" that ends a key, not the first "="
+        ('a.b="x=y"', ["a", "b"], "x=y"),
+        ("stress.mode=condition", ["stress", "mode"], "condition"),  # not TOML: a bare string
+    ],
+)
+def test_set_keys_follow_toml_dotted_key_grammar(text, parts, value):
+    assert parse_assignment(text) == (parts, value)
+
+
+@pytest.mark.parametrize("text", ["no-equals-sign", "=3", "a..b=1", 'a."b=1', " =1"])
+def test_set_refuses_what_is_not_a_dotted_key(text):
+    with pytest.raises(OptionError, match="a part that holds a dot in quotes"):
+        parse_assignment(text)
+
+
+def test_set_reaches_a_tranche_holding_through_a_quoted_key():
+    key = 'institutions.insurer_a.holdings."lease_spv_b.bonds"'
+    scenario = load_scenario("baseline", [f"{key}=0.3"])
+    assert scenario.model.institutions["insurer_a"].holdings["lease_spv_b.bonds"] == 0.3
+    bad = _invoke(["validate", "baseline", "--set", f"{key}=1.5"])
+    assert bad.exit_code == 1
+    assert (
+        "institutions.insurer_a.holdings.lease_spv_b.bonds: input should be less than or equal "
+        "to 1 [set by --set] (got 1.5)" in bad.output
+    )
+    # Unquoted, the dot makes a table, which is not a share: refused, the field named.
+    unquoted = _invoke(["validate", "baseline", "--set", f"{key.replace(chr(34), '')}=0.3"])
+    assert unquoted.exit_code == 1
+    assert "institutions.insurer_a.holdings.lease_spv_b: input should be a valid number" in (
+        unquoted.output
+    )
 
 
 def test_set_override_changes_the_run(small_file: Path):

@@ -7,9 +7,11 @@ from pathlib import Path
 
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
+import pytest
 from typer.testing import CliRunner
 
 from stress.cli import app
+from stress.exceptions import OptionError
 from stress.sweep import grid, parse_vary
 
 runner = CliRunner()
@@ -26,6 +28,18 @@ def test_grid_is_the_cartesian_product():
         ["a.b=2", "c=y"],
         ["a.b=2", "c=z"],
     ]
+
+
+def test_vary_keys_are_dotted_toml_keys():
+    (axis,) = parse_vary(['institutions.i.holdings."spv.bonds"=0.1,0.2'])
+    assert grid([axis]) == [
+        ['institutions.i.holdings."spv.bonds"=0.1'],
+        ['institutions.i.holdings."spv.bonds"=0.2'],
+    ]
+    with pytest.raises(OptionError, match="varied twice"):
+        parse_vary(["a.b=1,2", 'a."b"=3'])  # the same key, written two ways
+    with pytest.raises(OptionError, match="expected KEY=V1,V2"):
+        parse_vary(["a..b=1,2"])
 
 
 def test_each_point_equals_a_standalone_run(small_file: Path, tmp_path: Path):
