@@ -102,6 +102,7 @@ class LossAccumulator:
         self.m2 = np.zeros(width)
         self.bin_count = np.zeros((width, BINS + 1), dtype=np.int64)
         self.bin_sum = np.zeros((width, BINS + 1))
+        self.block_mean: list[np.ndarray] = []
         self.block_var: list[np.ndarray] = []
         self.block_es: list[np.ndarray] = []
         self.block_sd: list[np.ndarray] = []
@@ -133,6 +134,7 @@ class LossAccumulator:
             self.block_var.append(np.array([v for v, _ in estimates]))
             self.block_es.append(np.array([e for _, e in estimates]))
             self.block_sd.append(np.sqrt(block_m2 / (n - 1)))
+            self.block_mean.append(block_mean)
 
     # ---- pass 2 ---------------------------------------------------------------------
 
@@ -196,6 +198,30 @@ class LossAccumulator:
             return None
         stacked = np.stack(estimates)
         return stacked.std(axis=0, ddof=1) * math.sqrt(self.block_size / self.count)
+
+    def ratio(
+        self, numerator: Column, denominator: Column, level: float | None = None
+    ) -> tuple[float, float | None]:
+        """(R, standard error) of R = numerator ÷ denominator of EL (``level`` None) or of ES
+        at ``level``: NaN if the denominator is not > 0.
+
+        The error is batch means on the linearised ratio (delta method): R − R̂ ≈ (N − R̂ D) / D,
+        so it is the spread of the full blocks' own N_b − R̂ D_b, scaled from block size to
+        the run, over D; None with fewer than two full blocks, as for SD, VaR and ES.
+        """
+        s, t = self.columns.index(numerator), self.columns.index(denominator)
+        if level is None:
+            top, bottom = float(self.mean[s]), float(self.mean[t])
+            blocks = [(m[s], m[t]) for m in self.block_mean]
+        else:
+            j = self.levels.index(level)
+            top, bottom = self._var_es(s, level)[1], self._var_es(t, level)[1]
+            blocks = [(es[j, s], es[j, t]) for es in self.block_es]
+        if not bottom > 0.0:
+            return float("nan"), None
+        r = top / bottom
+        spread = self._batch_se([np.array([a - r * b]) for a, b in blocks])
+        return r, None if spread is None else float(spread[0]) / bottom
 
     def rows(self) -> list[dict]:
         """Summary rows: el, sd, and var/es at each level, for each column."""
@@ -337,17 +363,13 @@ class InstitutionStats:
         rows += probability_rows("institution", self.names, self.defaults, n, "p_default")
         rows += probability_rows("institution", self.names, self.distress, n, "p_distress")
         number = np.arange(len(self.names) + 1)
-        mean = float((number * self.default_counts).sum() / n)
-        second = float((number**2 * self.default_counts).sum() / n)
-        rows.append(
-            {
-                "scope": "institutions",
-                "name": "all",
-                "metric": "expected_defaults",
-                "level": None,
-                "value": mean,
-                "std_error": math.sqrt(max(second - mean**2, 0.0) / n),
-            }
+        rows += mean_rows(
+            "institutions",
+            ["all"],
+            [(number * self.default_counts).sum()],
+            [(number**2 * self.default_counts).sum()],
+            n,
+            "expected_defaults",
         )
         at_least = np.cumsum(self.default_counts[::-1])[::-1]
         rows += probability_rows(
@@ -420,39 +442,23 @@ class MechanicsStats:
         )
 
 
-def amplification_rows(rows: Sequence[dict], level: float) -> list[dict]:
+def amplification_rows(accumulator: LossAccumulator, level: float) -> list[dict]:
     """Contagion amplification: total ÷ first-round loss over all institutions, in mean and
-    in the tail (ES at ``level`` of the total over ES of the first round)."""
-
-    def value(name: str, metric: str, at: float | None = None) -> float:
-        for r in rows:
-            if (r["scope"], r["name"], r["metric"], r["level"]) == (
-                "institutions",
-                name,
-                metric,
-                at,
-            ):
-                return r["value"]
-        raise KeyError((name, metric, at))
-
-    def ratio(numerator: float, denominator: float) -> float:
-        return numerator / denominator if denominator > 0 else float("nan")
-
-    return [
-        {
-            "scope": "institutions",
-            "name": "all",
-            "metric": "amplification",
-            "level": None,
-            "value": ratio(value("total", "el"), value("first_round", "el")),
-            "std_error": None,
-        },
-        {
-            "scope": "institutions",
-            "name": "all",
-            "metric": "amplification_tail",
-            "level": level,
-            "value": ratio(value("total", "es", level), value("first_round", "es", level)),
-            "std_error": None,
-        },
-    ]
+    in the tail (ES at ``level`` of the total over ES of the first round), each with its
+    batch-means standard error (``LossAccumulator.ratio``)."""
+    total = Column("institutions", "total")
+    first_round = Column("institutions", "first_round")
+    rows = []
+    for metric, at in (("amplification", None), ("amplification_tail", level)):
+        value, error = accumulator.ratio(total, first_round, at)
+        rows.append(
+            {
+                "scope": "institutions",
+                "name": "all",
+                "metric": metric,
+                "level": at,
+                "value": value,
+                "std_error": error,
+            }
+        )
+    return rows

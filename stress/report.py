@@ -203,9 +203,14 @@ def system_lines(summary: RunSummary) -> list[str]:
         for r in summary.rows
         if r["metric"] == "p_defaults_at_least" and r["value"] > 0
     ]
+
+    def with_error(row: dict) -> str:
+        error = row.get("std_error")
+        return f"{row['value']:.4g}" + ("" if error is None else f" ± {error:.2g}")
+
     return [
         f"Contagion amplification (total ÷ first-round loss of all institutions): "
-        f"{amplification['value']:.4g} in the mean, {tail['value']:.4g} at ES "
+        f"{with_error(amplification)} in the mean, {with_error(tail)} at ES "
         f"{_level_name(tail['level'])}.",
         f"Expected defaulting institutions per path: {defaults['value']:.4g} ± "
         f"{defaults['std_error']:.2g}; P(at least k default): "
@@ -274,6 +279,8 @@ def print_table(summary: RunSummary) -> None:
         for row in body:
             table.add_row(*row)
         console.print(table)
+    for line in system_lines(summary):
+        console.print(line, markup=False, highlight=False)
 
 
 def sweep_table(folder: Path) -> tuple[dict[str, Any], list[str], list[list[str]], list[dict]]:

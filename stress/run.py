@@ -478,7 +478,7 @@ def run_scenario(
         rows = accumulator.rows()
         levels = loaded.model.simulation.levels
         tail_level = 0.99 if 0.99 in levels else max(levels)
-        rows += amplification_rows(rows, tail_level) + institution_stats.rows()
+        rows += amplification_rows(accumulator, tail_level) + institution_stats.rows()
         rows += mechanics_stats.rows() + capital_rows(portfolio)
         summary = sio.summary_table(rows, sio.with_provenance(sio.SUMMARY_SCHEMA, provenance))
         sio.write_parquet(summary, out_dir / "summary.parquet")

@@ -148,10 +148,16 @@ def test_outputs_reconcile(tmp_path: Path, model, fire_sales):
     if fire_sales:
         assert fire.max() > 0
     summary = pq.read_table(out / "summary.parquet").to_pylist()
-    amplification = next(r for r in summary if r["metric"] == "amplification")["value"]
-    assert amplification >= 1.0
+    amplification = next(r for r in summary if r["metric"] == "amplification")
+    assert amplification["value"] >= 1.0
+    # Four full blocks: a batch-means error on both ratios.
+    for metric in ("amplification", "amplification_tail"):
+        row = next(r for r in summary if r["metric"] == metric)
+        assert row["std_error"] is not None and row["std_error"] >= 0.0
     shown = runner.invoke(app, ["report", str(out)])
     assert shown.exit_code == 0 and "Second round" in shown.output
+    assert "Contagion amplification" in shown.output
+    assert "Expected defaulting institutions per path" in shown.output
 
 
 def test_a_more_severe_shock_never_lowers_total_losses():

@@ -99,3 +99,58 @@ def test_memory_does_not_grow_with_paths():
             acc.add(rng.exponential(size=(1_000, 1)))
         sizes.append(acc.bin_count.nbytes + acc.bin_sum.nbytes)
     assert sizes[0] == sizes[1]
+
+
+def _ratio_accumulator(rng, paths, block_size, levels):
+    """Loss columns (first round F, total T = F·(1 + U) + contagion jumps), in blocks."""
+    first = rng.gamma(0.5, 1.0, paths) * (rng.random(paths) < 0.3)
+    total = first * (1.0 + rng.random(paths)) + 2.0 * (rng.random(paths) < 0.02)
+    losses = np.column_stack([first, total])
+    columns = [Column("institutions", "first_round"), Column("institutions", "total")]
+    accumulator = LossAccumulator(columns, levels, block_size, np.array([50.0, 200.0]))
+    blocks = [losses[start : start + block_size] for start in range(0, paths, block_size)]
+    for block in blocks:
+        accumulator.add(block)
+    if accumulator.needs_refining():
+        for block in blocks:
+            accumulator.refine(block)
+    return accumulator, columns, losses
+
+
+def test_ratio_is_the_ratio_of_the_estimates_with_a_delta_method_batch_error():
+    rng = np.random.default_rng(1)
+    accumulator, (first, total), losses = _ratio_accumulator(rng, 10_000, 1_000, [0.9])
+    r, error = accumulator.ratio(total, first)
+    assert r == pytest.approx(losses[:, 1].mean() / losses[:, 0].mean(), rel=1e-12)
+    # Written out: the blocks' own N_b − R D_b, their SD over √(number of blocks), over D.
+    means = losses.reshape(10, 1_000, 2).mean(axis=1)
+    spread = (means[:, 1] - r * means[:, 0]).std(ddof=1) / np.sqrt(10)
+    assert error == pytest.approx(spread / losses[:, 0].mean(), rel=1e-10)
+    es = [_direct(losses[:, s], 0.9)[1] for s in (0, 1)]
+    r_tail, _ = accumulator.ratio(total, first, 0.9)
+    assert r_tail == pytest.approx(es[1] / es[0], rel=1e-12)
+    # A zero denominator: no ratio, no error.
+    zero = LossAccumulator([first, total], [0.9], 100, np.array([1.0, 1.0]))
+    zero.add(np.zeros((100, 2)))
+    value, none = zero.ratio(total, first)
+    assert np.isnan(value) and none is None
+
+
+@pytest.mark.parametrize("level", [None, 0.9])
+def test_ratio_error_matches_the_spread_over_replications(level):
+    # 300 independent runs of 20 blocks of 1 000 paths: the mean of the estimated errors
+    # against the standard deviation of the ratios. Tolerance: 4 standard errors of that
+    # comparison (the SD's own, sd/√(2(R − 1)), and the mean error's, added in quadrature),
+    # plus the batch-means SD's known downward bias of about 1/(4(B − 1)) with B = 20.
+    rng = np.random.default_rng(7)
+    ratios, errors = [], []
+    for _ in range(300):
+        accumulator, (first, total), _ = _ratio_accumulator(rng, 20_000, 1_000, [0.9])
+        r, error = accumulator.ratio(total, first, level)
+        ratios.append(r)
+        errors.append(error)
+    spread = np.std(ratios, ddof=1)
+    errors = np.array(errors)
+    tolerance = 4 * np.hypot(spread / np.sqrt(2 * 299), errors.std(ddof=1) / np.sqrt(300))
+    tolerance += spread / (4 * 19)
+    assert abs(errors.mean() - spread) <= tolerance, (errors.mean(), spread, tolerance)
