@@ -635,6 +635,7 @@ def debtrank_paths_batched(
     batch,
     out_contagion_loss,
     out_defaulted,
+    out_hit_cap,
 ):
     """``debtrank_paths_prepared`` with the paths run ``batch`` at a time (``PATH_BATCH``
     there).
@@ -829,6 +830,7 @@ def debtrank_paths_batched(
                 defaulted_b[j] = h_b[j] >= 1.0
         for b in range(size):
             most_rounds = max(most_rounds, rounds[b])
+            out_hit_cap[first + b] = hit_cap[b]
             if hit_cap[b]:
                 n_hit_cap += 1
     return most_rounds, n_hit_cap
@@ -846,6 +848,7 @@ def debtrank_paths(
     max_rounds,
     out_contagion_loss,
     out_defaulted,
+    out_hit_cap=None,
 ):
     """``debtrank`` on every path of a block.
 
@@ -856,6 +859,7 @@ def debtrank_paths(
         As for ``debtrank``; the network and capital are the same on every path.
     out_contagion_loss : (n_paths, n) float64, written
     out_defaulted : (n_paths, n) bool, written
+    out_hit_cap : (n_paths,) bool, written if given: whether ``max_rounds`` stopped the path
 
     Returns
     -------
@@ -877,11 +881,19 @@ def debtrank_paths(
         max_rounds,
         out_contagion_loss,
         out_defaulted,
+        out_hit_cap,
     )
 
 
 def debtrank_paths_prepared(
-    first_round_loss, network, variant_linear, tol, max_rounds, out_contagion_loss, out_defaulted
+    first_round_loss,
+    network,
+    variant_linear,
+    tol,
+    max_rounds,
+    out_contagion_loss,
+    out_defaulted,
+    out_hit_cap=None,
 ):
     """``debtrank_paths`` on the weights of ``debtrank_network``, with its capital and cap.
 
@@ -891,6 +903,8 @@ def debtrank_paths_prepared(
     into a jitted caller as the constant 16, it let LLVM specialise the kernel's loops over
     the batch, which ran up to 15 % slower.
     """
+    if out_hit_cap is None:
+        out_hit_cap = np.empty(first_round_loss.shape[0], dtype=np.bool_)
     return debtrank_paths_batched(
         first_round_loss,
         network,
@@ -900,6 +914,7 @@ def debtrank_paths_prepared(
         LINEAR_BATCH if variant_linear else PATH_BATCH,
         out_contagion_loss,
         out_defaulted,
+        out_hit_cap,
     )
 
 
@@ -1089,6 +1104,7 @@ def fire_sale_paths(
     out_loss,
     out_sold,
     out_price_change,
+    out_hit_cap,
 ):
     """``fire_sale`` on every path of a block.
 
@@ -1101,6 +1117,7 @@ def fire_sale_paths(
     out_loss : (n_paths, n) float64, written
     out_sold : (n_paths, n, C) float64, written
     out_price_change : (n_paths, C) float64, written
+    out_hit_cap : (n_paths,) bool, written: whether ``max_rounds`` stopped the path
 
     Returns
     -------
@@ -1146,6 +1163,7 @@ def fire_sale_paths(
             out_price_change[p],
         )
         most_rounds = max(most_rounds, rounds)
+        out_hit_cap[p] = hit_cap
         if hit_cap:
             n_hit_cap += 1
     return most_rounds, n_hit_cap

@@ -49,7 +49,9 @@ class SecondRound:
     fire_sale_loss: np.ndarray
     defaulted: np.ndarray
     distressed: np.ndarray
-    rounds_capped: int  # paths where the fire-sale iteration hit max_rounds
+    # Paths stopped by a round bound before settling: DebtRank's own, the fire sale's, or
+    # the bound on the rounds between the network and the fire sales.
+    rounds_capped: int
 
 
 def has_second_round(layout: ContagionLayout) -> bool:
@@ -61,9 +63,11 @@ def _network_round(
     capital: np.ndarray,
     losses: np.ndarray,
     network: DebtRankNetwork | None,
+    at_bound: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Contagion losses and defaults given each path's losses before the network
-    (``network``: DebtRank's weights of ``capital``, made once for the block)."""
+    (``network``: DebtRank's weights of ``capital``, made once for the block); flags in
+    ``at_bound`` the paths DebtRank's round bound stopped."""
     n, width = losses.shape
     contagion = np.zeros((n, width))
     defaulted = np.zeros((n, width), dtype=np.bool_)
@@ -86,6 +90,7 @@ def _network_round(
             defaulted,
         )
     elif layout.model == "debtrank":
+        hit_cap = np.empty(n, dtype=np.bool_)
         debtrank_paths_prepared(
             np.ascontiguousarray(losses),
             network,
@@ -94,7 +99,9 @@ def _network_round(
             DEBTRANK_MAX_ROUNDS,
             contagion,
             defaulted,
+            hit_cap,
         )
+        at_bound |= hit_cap
     else:
         defaulted = losses >= capital
     return contagion, defaulted
@@ -106,7 +113,7 @@ def second_round(
     """Run the second round on a block's first-round losses, shape (n, I)."""
     n, width = first_round.shape
     fire_sale = np.zeros((n, width))
-    capped = 0
+    at_bound = np.zeros(n, dtype=np.bool_)
     # DebtRank's weights, once for the block and its fire-sale rounds.
     network = None
     if layout.model == "debtrank":
@@ -117,7 +124,7 @@ def second_round(
             layout.owe_amount,
             layout.debtrank_capped,
         )
-    contagion, defaulted = _network_round(layout, capital, first_round, network)
+    contagion, defaulted = _network_round(layout, capital, first_round, network, at_bound)
     if layout.fire_sales:
         threshold = np.full(width, layout.fire_sale_trigger)
         target = np.full(width, layout.fire_sale_target)
@@ -125,12 +132,13 @@ def second_round(
         unsettled = np.zeros(n, dtype=np.bool_)
         sold = np.empty((n, width, classes))
         price_change = np.empty((n, classes))
+        fire_sale_capped = np.empty(n, dtype=np.bool_)
         # A mark-down cannot take more than the assets left after the credit losses; the cap
         # keeps the balance sheet, and so the reconciliation, whole.
         room = np.maximum(layout.external_assets + layout.holdings_value - first_round, 0.0)
         for _ in range(layout.max_rounds):
             new_fire_sale = np.empty((n, width))
-            _, capped = fire_sale_paths(
+            fire_sale_paths(
                 np.ascontiguousarray(capital - first_round - contagion),
                 layout.total_liabilities,
                 layout.marketable,
@@ -144,7 +152,9 @@ def second_round(
                 new_fire_sale,
                 sold,
                 price_change,
+                fire_sale_capped,
             )
+            at_bound |= fire_sale_capped
             new_fire_sale = np.minimum(new_fire_sale, room)
             unsettled = ~np.isclose(
                 new_fire_sale, fire_sale, rtol=FIRE_SALE_TOLERANCE, atol=0.0
@@ -153,9 +163,11 @@ def second_round(
             if not unsettled.any():
                 break
             # Fire-sale losses are losses before the network too: clear again with them.
-            contagion, defaulted = _network_round(layout, capital, first_round + fire_sale, network)
+            contagion, defaulted = _network_round(
+                layout, capital, first_round + fire_sale, network, at_bound
+            )
         # Paths still moving when the bound was reached count as capped.
-        capped = int(capped) + int(unsettled.sum())
+        at_bound |= unsettled
     total = first_round + contagion + fire_sale
     distressed = total >= layout.distress_threshold * capital
-    return SecondRound(contagion, fire_sale, defaulted, distressed, int(capped))
+    return SecondRound(contagion, fire_sale, defaulted, distressed, int(at_bound.sum()))

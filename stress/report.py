@@ -198,6 +198,15 @@ def system_lines(summary: RunSummary) -> list[str]:
     defaults = summary.get("institutions", "all", "expected_defaults")
     if amplification is None or defaults is None:
         return []
+    contagion = summary.manifest.get("contagion", {})
+    stopped = contagion.get("paths_at_round_bound", 0)
+    bound = []
+    if stopped:
+        bound = [
+            f"Second round not settled on {stopped:,} of {summary.manifest['paths']:,} paths: "
+            f"stopped by a round bound (contagion.max_rounds = {contagion.get('max_rounds')}, "
+            "or DebtRank's own); their rows hold the state after the last round."
+        ]
     at_least = [
         f"≥{r['name']}: {format_probability(r['value'])}"
         for r in summary.rows
@@ -216,6 +225,7 @@ def system_lines(summary: RunSummary) -> list[str]:
         f"{defaults['std_error']:.2g}; P(at least k default): "
         + (", ".join(at_least) if at_least else "none default on any path")
         + ".",
+        *bound,
     ]
 
 

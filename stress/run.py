@@ -377,6 +377,7 @@ def run_scenario(
         "contagion": {
             "model": portfolio.contagion.model,
             "fire_sales": portfolio.contagion.fire_sales,
+            "max_rounds": portfolio.contagion.max_rounds,
         },
         "command": command,
         "started_at": started_at.isoformat(timespec="seconds"),

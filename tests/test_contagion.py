@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from fractions import Fraction as F
 from pathlib import Path
 
@@ -226,3 +227,36 @@ def test_balance_sheet_validation(case, tmp_path: Path):
     assert result.exit_code == 1, result.output
     assert f"{path}: {expected}" in result.output, result.output
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("model", ["eisenberg-noe", "debtrank"])
+def test_paths_at_the_round_bound_are_counted_once_each(model, tmp_path: Path):
+    # With one fire-sale round allowed, cascading paths stop at the fire sale's own bound
+    # and are still moving when the rounds between network and fire sales end: counted once
+    # per path, whatever flagged it and however many times, and the same path by path as in
+    # the block.
+    from stress.contagion import second_round
+
+    data = with_network(model, True)
+    data["contagion"]["max_rounds"] = 1
+    portfolio = compile_scenario(validate_data(data))
+    sim = simulate(portfolio, 400, 3, 400)
+    layout, capital = portfolio.contagion, portfolio.institution_capital
+    block = second_round(layout, capital, sim.institution_loss).rounds_capped
+    one_by_one = [
+        second_round(layout, capital, sim.institution_loss[p : p + 1]).rounds_capped
+        for p in range(400)
+    ]
+    assert set(one_by_one) <= {0, 1}
+    assert block == sum(one_by_one)
+    assert 0 < block < 400
+    # The run's manifest and its report say so.
+    out = tmp_path / "run"
+    path = write_scenario(tmp_path, data)
+    ran = runner.invoke(app, ["run", str(path), "--out", str(out), "--paths", "400", "--seed", "3"])
+    assert ran.exit_code == 0, ran.output
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["contagion"]["paths_at_round_bound"] == block
+    assert manifest["contagion"]["max_rounds"] == 1
+    shown = runner.invoke(app, ["report", str(out)])
+    assert f"Second round not settled on {block:,} of 400 paths" in shown.output

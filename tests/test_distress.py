@@ -648,8 +648,17 @@ def test_fire_sale_paths_equals_path_by_path(exponential):
     sold = np.empty((n_paths, n, n_classes))
     price_change = np.empty((n_paths, n_classes))
     keys = ("liabilities", "holdings", "threshold", "target", "impact", "depth")
+    hit_cap = np.ones(n_paths, dtype=np.bool_)
     most_rounds, n_hit = fire_sale_paths(
-        capital, *(case[k] for k in keys), exponential, 0.0, 1000, loss, sold, price_change
+        capital,
+        *(case[k] for k in keys),
+        exponential,
+        0.0,
+        1000,
+        loss,
+        sold,
+        price_change,
+        hit_cap,
     )
     rounds = []
     for p in range(n_paths):
@@ -658,8 +667,28 @@ def test_fire_sale_paths_equals_path_by_path(exponential):
         np.testing.assert_array_equal(sold[p], one[1])
         np.testing.assert_array_equal(price_change[p], one[2])
         rounds.append(one[3])
-    assert (most_rounds, n_hit) == (max(rounds), 0)
+    assert (most_rounds, n_hit) == (max(rounds), 0) and not hit_cap.any()
     assert max(rounds) > 1, "the test case should cascade"
+    # Bounded one round short of the longest cascade: the paths stopped are flagged, each as
+    # fire_sale flags it alone.
+    bound = max(rounds) - 1
+    fire_sale_paths(
+        capital,
+        *(case[k] for k in keys),
+        exponential,
+        0.0,
+        bound,
+        loss,
+        sold,
+        price_change,
+        hit_cap,
+    )
+    stopped = [
+        run_fire_sale(case, exponential, capital=capital[p], max_rounds=bound)[4]
+        for p in range(n_paths)
+    ]
+    np.testing.assert_array_equal(hit_cap, stopped)
+    assert 0 < hit_cap.sum() < n_paths
 
 
 @pytest.mark.parametrize("max_rounds", [0, 1, 6])
@@ -683,8 +712,9 @@ def test_single_pass_batches_distressed_throughout_take_one_round(max_rounds):
     for batch in (8, 16, 24):
         contagion = np.full((n_paths, n), np.nan)
         defaulted = np.zeros((n_paths, n), dtype=np.bool_)
+        hit_cap = np.zeros(n_paths, dtype=np.bool_)
         most_rounds, n_hit = debtrank_paths_batched(
-            loss, prepared, False, 0.0, max_rounds, batch, contagion, defaulted
+            loss, prepared, False, 0.0, max_rounds, batch, contagion, defaulted, hit_cap
         )
         for p in range(n_paths):
             np.testing.assert_array_equal(contagion[p], expected[p][0])
@@ -725,15 +755,19 @@ def test_debtrank_paths_do_not_depend_on_the_batch(linear, capped, dense):
     # Batches are multiples of the vector width; 45 paths leave a partial last batch.
     prepared = debtrank_network(capital, *network, capped)
     with pytest.raises(ValueError, match="multiple of WIDTH"):
-        debtrank_paths_batched(loss, prepared, linear, tol, max_rounds, 7, loss.copy(), loss > 0)
+        debtrank_paths_batched(
+            loss, prepared, linear, tol, max_rounds, 7, loss.copy(), loss > 0, loss[:, 0] > 0
+        )
     for batch in (8, 16, 24, 64):
         contagion = np.full((n_paths, n), np.nan)
         defaulted = np.zeros((n_paths, n), dtype=np.bool_)
+        hit_cap = np.zeros(n_paths, dtype=np.bool_)
         most_rounds, n_hit = debtrank_paths_batched(
-            loss, prepared, linear, tol, max_rounds, batch, contagion, defaulted
+            loss, prepared, linear, tol, max_rounds, batch, contagion, defaulted, hit_cap
         )
         for p in range(n_paths):
             np.testing.assert_array_equal(contagion[p], expected[p][0])
             np.testing.assert_array_equal(defaulted[p], expected[p][1])
         assert (most_rounds, n_hit) == (max(rounds), n_capped)
+        np.testing.assert_array_equal(hit_cap, [e[3] for e in expected])
     assert (contagion > 0).any() and defaulted.any()
