@@ -72,6 +72,10 @@ threshold, out of marketable assets, or with a sale of at most tol · A_i). ``ro
 the rounds with sales; ``hit_cap`` is true when ``max_rounds`` such rounds left someone still
 wanting to sell. The fire-sale loss is the loss of asset value and is not limited to the
 capital: E_i may end below 0.
+
+``fire_sale_resume_paths`` resumes these rounds from the state earlier ones left (holdings
+left, liabilities not yet repaid, amounts sold and so prices) on capital that later losses
+have cut; from the state before any sale it is ``fire_sale``, bit for bit.
 """
 
 from __future__ import annotations
@@ -928,10 +932,13 @@ def _price(sold, impact, depth, exponential):
 
 
 @jit
-def _fire_sale(
-    capital,
-    liabilities,
-    holdings,
+def _sell(
+    equity,
+    assets,
+    debt,
+    remaining,
+    class_sold,
+    price,
     threshold,
     target,
     impact,
@@ -939,30 +946,19 @@ def _fire_sale(
     exponential,
     tol,
     max_rounds,
-    remaining,
-    equity,
-    assets,
     sale,
     fraction,
-    class_sold,
-    price,
+    drop,
     out_loss,
     out_sold,
-    out_price_change,
 ):
-    """One path given scratch arrays remaining (n, C); equity, assets, sale, fraction (n,);
-    class_sold, price (C,)."""
-    n, n_classes = holdings.shape
-    for i in range(n):
-        equity[i] = capital[i]
-        assets[i] = capital[i] + liabilities[i]
-        out_loss[i] = 0.0
-        for c in range(n_classes):
-            remaining[i, c] = holdings[i, c]
-            out_sold[i, c] = 0.0
-    for c in range(n_classes):
-        class_sold[c] = 0.0
-        price[c] = 1.0
+    """Rounds of fire sales of one path from the state given, to the fixed point or
+    ``max_rounds`` rounds with sales, updating it in place: equity, assets, debt (the
+    liabilities, which sales repay) (n,); remaining (n, C), the holdings left at
+    pre-fire-sale prices; class_sold, price (C,). Adds each round's mark-downs to out_loss
+    (n,) and its sales to out_sold (n, C). Scratch: sale, fraction (n,), drop (C,). Returns
+    (rounds with sales, hit_cap)."""
+    n, n_classes = remaining.shape
     rounds = 0
     hit_cap = False
     while True:
@@ -986,24 +982,84 @@ def _fire_sale(
         for i in range(n):
             if fraction[i] > 0.0:
                 assets[i] -= sale[i]
+                debt[i] -= sale[i]
                 for c in range(n_classes):
                     q = fraction[i] * remaining[i, c]
                     remaining[i, c] -= q
                     out_sold[i, c] += q
                     class_sold[c] += q
-        # out_price_change holds this round's price drop until the final prices are known.
         for c in range(n_classes):
             new = _price(class_sold[c], impact[c], depth[c], exponential)
-            out_price_change[c] = price[c] - new
+            drop[c] = price[c] - new
             price[c] = new
         for i in range(n):
             loss = 0.0
             for c in range(n_classes):
-                loss += remaining[i, c] * out_price_change[c]
+                loss += remaining[i, c] * drop[c]
             equity[i] -= loss
             assets[i] -= loss
             out_loss[i] += loss
         rounds += 1
+    return rounds, hit_cap
+
+
+@jit
+def _fire_sale(
+    capital,
+    liabilities,
+    holdings,
+    threshold,
+    target,
+    impact,
+    depth,
+    exponential,
+    tol,
+    max_rounds,
+    remaining,
+    equity,
+    assets,
+    sale,
+    fraction,
+    class_sold,
+    price,
+    out_loss,
+    out_sold,
+    out_price_change,
+):
+    """One path from before any sale, given scratch arrays remaining (n, C); equity,
+    assets, sale, fraction (n,); class_sold, price (C,)."""
+    n, n_classes = holdings.shape
+    for i in range(n):
+        equity[i] = capital[i]
+        assets[i] = capital[i] + liabilities[i]
+        out_loss[i] = 0.0
+        for c in range(n_classes):
+            remaining[i, c] = holdings[i, c]
+            out_sold[i, c] = 0.0
+    for c in range(n_classes):
+        class_sold[c] = 0.0
+        price[c] = 1.0
+    # out_price_change holds each round's price drop until the final prices are known.
+    rounds, hit_cap = _sell(
+        equity,
+        assets,
+        liabilities.copy(),
+        remaining,
+        class_sold,
+        price,
+        threshold,
+        target,
+        impact,
+        depth,
+        exponential,
+        tol,
+        max_rounds,
+        sale,
+        fraction,
+        out_price_change,
+        out_loss,
+        out_sold,
+    )
     for c in range(n_classes):
         out_price_change[c] = price[c] - 1.0
     return rounds, hit_cap
@@ -1167,3 +1223,83 @@ def fire_sale_paths(
         if hit_cap:
             n_hit_cap += 1
     return most_rounds, n_hit_cap
+
+
+@jit
+def fire_sale_resume_paths(
+    equity,
+    liabilities,
+    remaining,
+    class_sold,
+    threshold,
+    target,
+    impact,
+    depth,
+    exponential,
+    tol,
+    max_rounds,
+    out_loss,
+    out_rounds,
+    out_hit_cap,
+):
+    """Fire sales of every path of a block resumed from where earlier sales left them, for
+    losses that have arrived since (``stress.contagion``: the network's again, after the
+    fire-sale losses so far): the same rules as ``fire_sale``, whose call from before any
+    sale is the resumption of the state holdings, liabilities, nothing sold, capital.
+
+    Parameters
+    ----------
+    equity : (n_paths, n) float64
+        Capital now, after every loss so far, the earlier mark-downs included; may be ≤ 0.
+    liabilities : (n_paths, n) float64, updated
+        Liabilities now (earlier sales repaid part of them); less each sale's proceeds.
+    remaining : (n_paths, n, C) float64, updated
+        Marketable holdings left, at pre-fire-sale prices.
+    class_sold : (n_paths, C) float64, updated
+        Amount of each class sold so far, at pre-fire-sale prices (it sets the prices).
+    threshold, target, impact, depth, exponential, tol, max_rounds
+        As for ``fire_sale``.
+    out_loss : (n_paths, n) float64, written
+        The mark-downs of this call, on the holdings kept.
+    out_rounds : (n_paths,) int64, written
+        Rounds with sales in this call: 0 where nobody sold, so the path is settled.
+    out_hit_cap : (n_paths,) bool, written
+        Whether ``max_rounds`` stopped the path.
+
+    Inputs are not checked.
+    """
+    n_paths, n, n_classes = remaining.shape
+    equity_now = np.empty(n)
+    assets = np.empty(n)
+    sale = np.empty(n)
+    fraction = np.empty(n)
+    price = np.empty(n_classes)
+    drop = np.empty(n_classes)
+    sold = np.empty((n, n_classes))
+    for p in range(n_paths):
+        for i in range(n):
+            equity_now[i] = equity[p, i]
+            assets[i] = equity[p, i] + liabilities[p, i]
+            out_loss[p, i] = 0.0
+        for c in range(n_classes):
+            price[c] = _price(class_sold[p, c], impact[c], depth[c], exponential)
+        out_rounds[p], out_hit_cap[p] = _sell(
+            equity_now,
+            assets,
+            liabilities[p],
+            remaining[p],
+            class_sold[p],
+            price,
+            threshold,
+            target,
+            impact,
+            depth,
+            exponential,
+            tol,
+            max_rounds,
+            sale,
+            fraction,
+            drop,
+            out_loss[p],
+            sold,
+        )

@@ -3,9 +3,12 @@
 Per path: first-round credit losses → Eisenberg–Noe clearing (with Rogers–Veraart default
 costs, external liabilities pari passu or senior) or DebtRank (distress passed on in
 proportion to equity lost) → fire sales by institutions whose capital ratio fell below the
-trigger, marked down by every holder → the second round again with the fire-sale losses
-added, until the fire-sale losses stop changing (at most ``max_rounds`` times; paths that hit
-the bound are counted and reported in the run's manifest).
+trigger, marked down by every holder → the network again with the fire-sale losses added →
+more sales, resumed from where the last stopped (sales are never undone) on the capital now
+left, and so on until nobody sells (at most ``max_rounds`` times; paths stopped by a bound are
+counted and reported in the run's manifest). Losses only grow from round to round, so the
+rounds settle; recomputing the fire sales from scratch each round instead can alternate
+between two states, since a seller's mark-down falls when it sells more.
 
 What the outputs mean, so they reconcile:
 
@@ -29,11 +32,12 @@ from kernels.distress import (
     DebtRankNetwork,
     debtrank_network,
     debtrank_paths_prepared,
-    fire_sale_paths,
+    fire_sale_resume_paths,
 )
 from stress.compile import ContagionLayout
 
-# Relative change in fire-sale losses below which the second round has converged.
+# A sale of at most this share of the seller's assets is not made: the fire sales, and so
+# the rounds between them and the network, settle.
 FIRE_SALE_TOLERANCE = 1e-12
 DEBTRANK_TOLERANCE = 1e-12
 # Linear DebtRank converges geometrically; with a 1e-12 tolerance a few hundred rounds are
@@ -129,19 +133,28 @@ def second_round(
         threshold = np.full(width, layout.fire_sale_trigger)
         target = np.full(width, layout.fire_sale_target)
         classes = layout.marketable.shape[1]
-        unsettled = np.zeros(n, dtype=np.bool_)
-        sold = np.empty((n, width, classes))
-        price_change = np.empty((n, classes))
+        # Each path's fire-sale state, carried from one round to the next: what is left to
+        # sell, the liabilities the sales have not repaid, and each class's amount sold (its
+        # price). Sales are never undone, so losses only grow and the rounds settle.
+        remaining = np.empty((n, width, classes))
+        remaining[:] = layout.marketable
+        liabilities = np.empty((n, width))
+        liabilities[:] = layout.total_liabilities
+        class_sold = np.zeros((n, classes))
+        marks = np.empty((n, width))
+        rounds = np.zeros(n, dtype=np.int64)
         fire_sale_capped = np.empty(n, dtype=np.bool_)
         # A mark-down cannot take more than the assets left after the credit losses; the cap
         # keeps the balance sheet, and so the reconciliation, whole.
         room = np.maximum(layout.external_assets + layout.holdings_value - first_round, 0.0)
         for _ in range(layout.max_rounds):
-            new_fire_sale = np.empty((n, width))
-            fire_sale_paths(
-                np.ascontiguousarray(capital - first_round - contagion),
-                layout.total_liabilities,
-                layout.marketable,
+            # Sales resume from where they stopped, on the capital left after every loss so
+            # far: the network's of this round and the mark-downs of the earlier ones.
+            fire_sale_resume_paths(
+                np.ascontiguousarray(capital - first_round - contagion - fire_sale),
+                liabilities,
+                remaining,
+                class_sold,
                 threshold,
                 target,
                 layout.price_impact,
@@ -149,25 +162,21 @@ def second_round(
                 layout.fire_sale_exponential,
                 FIRE_SALE_TOLERANCE,
                 layout.max_rounds,
-                new_fire_sale,
-                sold,
-                price_change,
+                marks,
+                rounds,
                 fire_sale_capped,
             )
             at_bound |= fire_sale_capped
-            new_fire_sale = np.minimum(new_fire_sale, room)
-            unsettled = ~np.isclose(
-                new_fire_sale, fire_sale, rtol=FIRE_SALE_TOLERANCE, atol=0.0
-            ).all(axis=1)
-            fire_sale = new_fire_sale
-            if not unsettled.any():
+            if not rounds.any():
                 break
+            fire_sale = np.minimum(fire_sale + marks, room)
             # Fire-sale losses are losses before the network too: clear again with them.
             contagion, defaulted = _network_round(
                 layout, capital, first_round + fire_sale, network, at_bound
             )
-        # Paths still moving when the bound was reached count as capped.
-        at_bound |= unsettled
+        else:
+            # Paths that sold in the last round allowed may have sold more after its network.
+            at_bound |= rounds > 0
     total = first_round + contagion + fire_sale
     distressed = total >= layout.distress_threshold * capital
     return SecondRound(contagion, fire_sale, defaulted, distressed, int(at_bound.sum()))

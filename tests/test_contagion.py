@@ -8,6 +8,7 @@ from fractions import Fraction as F
 from pathlib import Path
 
 import numpy as np
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
@@ -260,3 +261,18 @@ def test_paths_at_the_round_bound_are_counted_once_each(model, tmp_path: Path):
     assert manifest["contagion"]["max_rounds"] == 1
     shown = runner.invoke(app, ["report", str(out)])
     assert f"Second round not settled on {block:,} of 400 paths" in shown.output
+
+
+def test_fire_sales_and_the_network_settle_on_the_shipped_scenario(tmp_path: Path):
+    # Recomputing the fire sales from scratch each round left 5 of these paths alternating
+    # between two states until the round bound: a seller's mark-down falls when it sells.
+    # Sales resumed, never undone, make losses grow from round to round, and they settle.
+    out = tmp_path / "run"
+    options = ["--paths", "10000", "--seed", "1", "--out", str(out)]
+    linear = ["--set", "contagion.model=debtrank", "--set", "contagion.debtrank.variant=linear"]
+    result = runner.invoke(app, ["run", "ai-demand-shock-contagion", *options, *linear])
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["contagion"]["paths_at_round_bound"] == 0
+    fire_sale = pq.read_table(out / "institutions", columns=["fire_sale_loss"]).column(0)
+    assert pc.sum(fire_sale).as_py() > 0.0

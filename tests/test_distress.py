@@ -7,7 +7,13 @@ import math
 import numpy as np
 import pytest
 
-from kernels.distress import debtrank, debtrank_paths, fire_sale, fire_sale_paths
+from kernels.distress import (
+    debtrank,
+    debtrank_paths,
+    fire_sale,
+    fire_sale_paths,
+    fire_sale_resume_paths,
+)
 
 from twins_distress import debtrank_twin, fire_sale_twin, impact_matrix_twin
 
@@ -689,6 +695,114 @@ def test_fire_sale_paths_equals_path_by_path(exponential):
     ]
     np.testing.assert_array_equal(hit_cap, stopped)
     assert 0 < hit_cap.sum() < n_paths
+
+
+def resume_fire_sale(case, equity, liabilities, remaining, class_sold, exponential, max_rounds):
+    """fire_sale_resume_paths on paths of ``case``'s institutions, its state updated in place;
+    (marks, rounds, hit_cap)."""
+    n_paths = equity.shape[0]
+    marks = np.full(equity.shape, np.nan)
+    rounds = np.full(n_paths, -1, dtype=np.int64)
+    hit_cap = np.ones(n_paths, dtype=np.bool_)
+    keys = ("threshold", "target", "impact", "depth")
+    fire_sale_resume_paths(
+        equity,
+        liabilities,
+        remaining,
+        class_sold,
+        *(case[k] for k in keys),
+        exponential,
+        0.0,
+        max_rounds,
+        marks,
+        rounds,
+        hit_cap,
+    )
+    return marks, rounds, hit_cap
+
+
+def fresh_state(case, n_paths):
+    """Before any sale, on each of n_paths paths: capital, liabilities, holdings, none sold."""
+    n_classes = case["holdings"].shape[1]
+    return (
+        np.tile(case["capital"], (n_paths, 1)),
+        np.tile(case["liabilities"], (n_paths, 1)),
+        np.tile(case["holdings"], (n_paths, 1, 1)),
+        np.zeros((n_paths, n_classes)),
+    )
+
+
+@pytest.mark.parametrize("seed", range(12))
+@pytest.mark.parametrize("exponential", [False, True])
+def test_resumed_fire_sale_from_before_any_sale_is_the_fire_sale(seed, exponential):
+    # Bit for bit, and the state it leaves is what was sold, at what proceeds.
+    case = random_fire_sale_case(seed)
+    equity, liabilities, remaining, class_sold = fresh_state(case, 1)
+    marks, rounds, hit_cap = resume_fire_sale(
+        case, equity, liabilities, remaining, class_sold, exponential, 1000
+    )
+    loss, sold, price_change, fresh_rounds, fresh_hit = run_fire_sale(case, exponential)
+    np.testing.assert_array_equal(marks[0], loss)
+    assert (rounds[0], hit_cap[0]) == (fresh_rounds, fresh_hit)
+    np.testing.assert_allclose(remaining[0], case["holdings"] - sold, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(class_sold[0], sold.sum(axis=0), rtol=1e-12, atol=1e-12)
+    # The proceeds repaid liabilities: each sale was made at a price between the final one
+    # and the pre-fire-sale one; no sale, no repayment.
+    repaid = case["liabilities"] - liabilities[0]
+    at_least = sold @ (1.0 + price_change)
+    at_most = sold.sum(axis=1)
+    assert (repaid >= at_least - 1e-9).all() and (repaid <= at_most + 1e-9).all()
+    assert (repaid[at_most == 0.0] == 0.0).all()
+
+
+@pytest.mark.parametrize("seed", range(12))
+@pytest.mark.parametrize("exponential", [False, True])
+def test_a_fire_sale_stopped_and_resumed_ends_where_it_would_have(seed, exponential):
+    # Stopped after k rounds, then resumed on the capital left: the same sales and marks as
+    # one uninterrupted run (to rounding: the capital is handed over as capital − marks);
+    # resumed once more with nothing new, nobody sells.
+    case = random_fire_sale_case(seed)
+    loss, sold, _, total_rounds, _ = run_fire_sale(case, exponential)
+    if total_rounds < 2:
+        pytest.skip("the case settles in one round")
+    equity, liabilities, remaining, class_sold = fresh_state(case, 1)
+    first, rounds, hit_cap = resume_fire_sale(
+        case, equity, liabilities, remaining, class_sold, exponential, total_rounds - 1
+    )
+    assert rounds[0] == total_rounds - 1 and hit_cap[0]
+    second, rounds, hit_cap = resume_fire_sale(
+        case, case["capital"] - first, liabilities, remaining, class_sold, exponential, 1000
+    )
+    assert rounds[0] == 1 and not hit_cap[0]
+    np.testing.assert_allclose(first + second, loss[None], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(class_sold[0], sold.sum(axis=0), rtol=1e-12, atol=1e-12)
+    settled = case["capital"] - first - second
+    third, rounds, hit_cap = resume_fire_sale(
+        case, settled, liabilities, remaining, class_sold, exponential, 1000
+    )
+    assert rounds[0] == 0 and not hit_cap[0] and (third == 0.0).all()
+
+
+def test_new_losses_resume_the_sales_and_never_undo_them():
+    # After a settled fire sale, a further loss on one path (as the network passes on the
+    # mark-downs) makes more sales on that path only; what was sold stays sold.
+    case = random_fire_sale_case(13, ratio=(0.05, 0.12))  # cascades, and leaves holdings
+    equity, liabilities, remaining, class_sold = fresh_state(case, 2)
+    marks, _, _ = resume_fire_sale(case, equity, liabilities, remaining, class_sold, False, 1000)
+    sold_before = class_sold.copy()
+    equity = case["capital"] - marks
+    # A new loss on path 1, of a tenth of the assets of the institution with the most left to
+    # sell: capital ratios start below 12 %, so it falls below its trigger.
+    i = int(np.argmax(remaining[1].sum(axis=1)))
+    assert remaining[1, i].sum() > 0.0
+    equity[1, i] -= 0.1 * (case["capital"][i] + case["liabilities"][i])
+    more, rounds, _ = resume_fire_sale(
+        case, equity, liabilities, remaining, class_sold, False, 1000
+    )
+    assert rounds[0] == 0 and (more[0] == 0.0).all()
+    assert rounds[1] > 0 and (more[1] >= 0.0).all() and more[1].sum() > 0.0
+    assert (class_sold >= sold_before).all() and (class_sold[1] > sold_before[1]).any()
+    np.testing.assert_array_equal(class_sold[0], sold_before[0])
 
 
 @pytest.mark.parametrize("max_rounds", [0, 1, 6])
