@@ -440,12 +440,16 @@ def _key_parts(key: str) -> list[str] | None:
     """The parts of a TOML dotted key, read by TOML's own grammar so that a quoted part may
     hold dots (``institutions.insurer_a.holdings."lease_spv_b.bonds"``); None if ``key`` is
     not one."""
+    if "\n" in key or "\r" in key:  # one line: no table headers smuggled in
+        return None
     try:
         table = tomllib.loads(f"{key} = 0")
     except tomllib.TOMLDecodeError:
         return None
     parts = []
     while isinstance(table, dict):
+        if len(table) != 1:
+            return None
         ((part, table),) = table.items()
         parts.append(part)
     return parts

@@ -480,7 +480,9 @@ def test_set_keys_follow_toml_dotted_key_grammar(text, parts, value):
     assert parse_assignment(text) == (parts, value)
 
 
-@pytest.mark.parametrize("text", ["no-equals-sign", "=3", "a..b=1", 'a."b=1', " =1"])
+@pytest.mark.parametrize(
+    "text", ["no-equals-sign", "=3", "a..b=1", 'a."b=1', " =1", "[a]\n[b]\nk=1", "a # b=1"]
+)
 def test_set_refuses_what_is_not_a_dotted_key(text):
     with pytest.raises(OptionError, match="a part that holds a dot in quotes"):
         parse_assignment(text)
