@@ -650,7 +650,8 @@ def debtrank_paths_batched(
     ``debtrank`` (see ``_propagate_batch``): the outputs are bit for bit those of running the
     paths one by one, whatever ``batch`` is. ``batch`` is a positive multiple of WIDTH; a
     one-round batch gathers WIDE paths at a time when it is a multiple of WIDE. All scratch is
-    allocated once per call.
+    allocated once per call. ``out_hit_cap`` (n_paths,) bool: whether ``max_rounds`` stopped
+    the path.
     """
     if batch <= 0 or batch % WIDTH != 0:
         raise ValueError("debtrank_paths_batched: batch must be a positive multiple of WIDTH")
