@@ -26,7 +26,8 @@ app = typer.Typer(
 
 
 def user_errors(command):
-    """Turn a :class:`StressError` into its message on stderr and exit code 1."""
+    """Turn a :class:`StressError`, or a file the system refuses to read or write (no
+    permission, disk full, a path under a file), into its message on stderr and exit code 1."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
@@ -34,6 +35,10 @@ def user_errors(command):
             return command(*args, **kwargs)
         except StressError as err:
             typer.echo(str(err), err=True)
+            raise typer.Exit(1) from None
+        except OSError as err:
+            where = f"{err.filename}: " if err.filename else ""
+            typer.echo(f"{where}{err.strerror or err}", err=True)
             raise typer.Exit(1) from None
 
     return wrapper

@@ -106,6 +106,16 @@ def prepare_output(
     ``--overwrite`` deletes only entries ``owned`` recognises as ai-stress output; a
     directory holding anything else is refused whole.
     """
+    try:
+        _prepare_output(out, overwrite, owned, what)
+    except OSError as err:
+        # A path the system refuses (too long, under a file, no permission): said plainly.
+        raise OutputError(
+            f"{out}: cannot be used as the output directory: {err.strerror}"
+        ) from None
+
+
+def _prepare_output(out: Path, overwrite: bool, owned: Callable[[str], bool], what: str) -> None:
     if out.exists() and not out.is_dir():
         raise OutputError(f"{out}: exists and is not a directory")
     if out.is_dir():

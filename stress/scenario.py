@@ -387,6 +387,10 @@ def read_toml(path: Path) -> dict[str, Any]:
             return tomllib.load(handle)
     except tomllib.TOMLDecodeError as err:
         raise ScenarioError(str(path), [problem("", f"not valid TOML: {err}")]) from None
+    except UnicodeDecodeError as err:
+        byte = err.object[err.start]
+        message = f"not valid UTF-8 (TOML files are UTF-8): byte {err.start} is {byte:#04x}"
+        raise ScenarioError(str(path), [problem("", message)]) from None
     except OSError as err:
         raise ScenarioError(str(path), [problem("", f"cannot be read: {err.strerror}")]) from None
 

@@ -442,6 +442,29 @@ def test_toml_syntax_error(tmp_path: Path):
     assert not (tmp_path / "out").exists()
 
 
+def test_a_file_that_is_not_utf8(tmp_path: Path):
+    path = tmp_path / "latin1.toml"
+    path.write_bytes('name = "café"\n'.encode("latin-1"))
+    result = _invoke(["run", str(path), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 1
+    assert f"{path}: not valid UTF-8 (TOML files are UTF-8): byte 11 is 0xe9" in result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("command", ["run", "sweep"])
+@pytest.mark.parametrize("where", ["under a file", "name too long"])
+def test_an_output_path_the_system_refuses(small_file: Path, tmp_path: Path, command, where):
+    (tmp_path / "afile").write_text("x")
+    out = tmp_path / "afile" / "sub" if where == "under a file" else tmp_path / ("x" * 300)
+    options = ["--vary", "simulation.seed=1,2"] if command == "sweep" else []
+    result = _invoke([command, str(small_file), "--out", str(out), "--paths", "100", *options])
+    assert result.exit_code == 1
+    assert f"{out}: cannot be used as the output directory: " in result.output
+    assert "Traceback" not in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "scenario.toml"]
+
+
 def test_missing_scenario_names_the_shipped_ones(tmp_path: Path):
     result = _invoke(["run", str(tmp_path / "nope.toml")])
     assert result.exit_code == 1
