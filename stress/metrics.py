@@ -445,12 +445,15 @@ class MechanicsStats:
 def amplification_rows(accumulator: LossAccumulator, level: float) -> list[dict]:
     """Contagion amplification: total ÷ first-round loss over all institutions, in mean and
     in the tail (ES at ``level`` of the total over ES of the first round), each with its
-    batch-means standard error (``LossAccumulator.ratio``)."""
+    batch-means standard error (``LossAccumulator.ratio``). A ratio whose first-round loss is
+    0 (no credit loss on any path, or none in the tail) is undefined and has no row."""
     total = Column("institutions", "total")
     first_round = Column("institutions", "first_round")
     rows = []
     for metric, at in (("amplification", None), ("amplification_tail", level)):
         value, error = accumulator.ratio(total, first_round, at)
+        if math.isnan(value):
+            continue
         rows.append(
             {
                 "scope": "institutions",

@@ -196,7 +196,7 @@ def system_lines(summary: RunSummary) -> list[str]:
     amplification = summary.get("institutions", "all", "amplification")
     tail = summary.get("institutions", "all", "amplification_tail")
     defaults = summary.get("institutions", "all", "expected_defaults")
-    if amplification is None or defaults is None:
+    if defaults is None:
         return []
     contagion = summary.manifest.get("contagion", {})
     stopped = contagion.get("paths_at_round_bound", 0)
@@ -213,14 +213,19 @@ def system_lines(summary: RunSummary) -> list[str]:
         if r["metric"] == "p_defaults_at_least" and r["value"] > 0
     ]
 
-    def with_error(row: dict) -> str:
+    def with_error(row: dict | None, undefined: str) -> str:
+        if row is None:
+            return f"undefined ({undefined})"
         error = row.get("std_error")
         return f"{row['value']:.4g}" + ("" if error is None else f" ± {error:.2g}")
 
+    top = summary.levels()
+    tail_level = tail["level"] if tail else (0.99 if 0.99 in top else max(top, default=0.99))
     return [
         f"Contagion amplification (total ÷ first-round loss of all institutions): "
-        f"{with_error(amplification)} in the mean, {with_error(tail)} at ES "
-        f"{_level_name(tail['level'])}.",
+        f"{with_error(amplification, 'no first-round loss on any path')} in the mean, "
+        f"{with_error(tail, 'no first-round loss in the tail')} at ES "
+        f"{_level_name(tail_level)}.",
         f"Expected defaulting institutions per path: {defaults['value']:.4g} ± "
         f"{defaults['std_error']:.2g}; P(at least k default): "
         + (", ".join(at_least) if at_least else "none default on any path")
@@ -271,8 +276,21 @@ def render_markdown(summary: RunSummary) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _strict(value: Any) -> Any:
+    """``value`` with every non-finite float (an infinite VaR of an unbounded loss, say) as
+    None: JSON has no NaN or infinity."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _strict(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_strict(v) for v in value]
+    return value
+
+
 def render_json(summary: RunSummary) -> str:
-    return json.dumps({"manifest": summary.manifest, "summary": summary.rows}, indent=2) + "\n"
+    document = _strict({"manifest": summary.manifest, "summary": summary.rows})
+    return json.dumps(document, indent=2, allow_nan=False) + "\n"
 
 
 def print_table(summary: RunSummary) -> None:

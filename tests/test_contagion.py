@@ -276,3 +276,28 @@ def test_fire_sales_and_the_network_settle_on_the_shipped_scenario(tmp_path: Pat
     assert manifest["contagion"]["paths_at_round_bound"] == 0
     fire_sale = pq.read_table(out / "institutions", columns=["fire_sale_loss"]).column(0)
     assert pc.sum(fire_sale).as_py() > 0.0
+
+
+def test_amplification_without_first_round_losses_is_undefined_not_nan(tmp_path: Path):
+    # LGDs of 0: no credit loss on any path, yet institutions below the fire-sale trigger
+    # from the start sell and mark down. Total ÷ first round has no value: no row, the
+    # report says why, and the JSON report stays strict JSON.
+    data = with_network("eisenberg-noe", True)
+    for exposure in data["exposures"].values():
+        exposure["lgd"] = 0.0
+    data["contagion"]["fire_sales"]["trigger_ratio"] = 0.1  # above the bank's own ratio
+    data["contagion"]["fire_sales"]["target_ratio"] = 0.12
+    path = write_scenario(tmp_path, data)
+    out = tmp_path / "run"
+    ran = runner.invoke(app, ["run", str(path), "--out", str(out), "--paths", "2000"])
+    assert ran.exit_code == 0, ran.output
+    summary = pq.read_table(out / "summary.parquet").to_pylist()
+    first = next(r for r in summary if (r["name"], r["metric"]) == ("first_round", "el"))
+    total = next(r for r in summary if (r["name"], r["metric"]) == ("total", "el"))
+    assert first["value"] == 0.0 and total["value"] > 0.0
+    assert not any(r["metric"].startswith("amplification") for r in summary)
+    assert all(np.isfinite(r["value"]) for r in summary)
+    shown = runner.invoke(app, ["report", str(out)])
+    assert "undefined (no first-round loss on any path) in the mean" in shown.output
+    as_json = runner.invoke(app, ["report", str(out), "--format", "json"])
+    json.loads(as_json.output, parse_constant=lambda name: pytest.fail(f"{name} in JSON"))
