@@ -226,7 +226,7 @@ class DebtRankOptions(_Model):
 
 
 class FireSaleClass(_Model):
-    impact: Annotated[float, Field(gt=0.0)]
+    impact: Annotated[float, Field(ge=0.0)]  # 0: sales move no price
     depth: Annotated[float, Field(gt=0.0)]
 
 
@@ -1080,11 +1080,15 @@ def _check_contagion(model: ScenarioModel, catalogue: Mapping[str, tuple[float, 
     if needs_balance_sheet:
         for key, inst in model.institutions.items():
             if inst.external_assets is None:
+                why = (
+                    f"contagion.model is {contagion.model!r}"
+                    if contagion.model != "none"
+                    else "fire sales are on"
+                )
                 add(
                     problem(
                         f"institutions.{key}.external_assets",
-                        f"required when contagion.model is {contagion.model!r} or fire sales "
-                        "are on (the balance sheet the second round works on)",
+                        f"required because {why} (the balance sheet the second round works on)",
                     )
                 )
                 continue

@@ -175,7 +175,18 @@ def test_a_more_severe_shock_never_lowers_total_losses():
 BALANCE_CASES = {
     "missing external assets": (
         lambda d: d["institutions"]["fund_a"].pop("external_assets"),
-        "institutions.fund_a.external_assets: required when contagion.model is 'eisenberg-noe'",
+        "institutions.fund_a.external_assets: required because contagion.model is 'eisenberg-noe'",
+    ),
+    "missing external assets, fire sales only": (
+        lambda d: (
+            d["institutions"]["fund_a"].pop("external_assets"),
+            d["contagion"].update(model="none"),
+        ),
+        "institutions.fund_a.external_assets: required because fire sales are on",
+    ),
+    "negative price impact": (
+        lambda d: d["contagion"]["fire_sales"]["classes"]["corporate"].update(impact=-0.1),
+        "contagion.fire_sales.classes.corporate.impact: input should be greater than or equal to 0",
     ),
     "liabilities that do not balance": (
         lambda d: d["institutions"]["bank_a"].update(external_liabilities=1e9),
@@ -301,3 +312,17 @@ def test_amplification_without_first_round_losses_is_undefined_not_nan(tmp_path:
     assert "undefined (no first-round loss on any path) in the mean" in shown.output
     as_json = runner.invoke(app, ["report", str(out), "--format", "json"])
     json.loads(as_json.output, parse_constant=lambda name: pytest.fail(f"{name} in JSON"))
+
+
+def test_a_class_without_price_impact_brings_no_fire_sale_loss():
+    # Impact 0 is a class as deep as its holders could ever need: sales move no price, so it
+    # brings no fire-sale loss, whoever sells it.
+    data = with_network("eisenberg-noe", True)
+    for fire_class in data["contagion"]["fire_sales"]["classes"].values():
+        fire_class["impact"] = 0.0
+    sim = simulate(compile_scenario(validate_data(data)), 2_000, 1, 1_000)
+    assert (sim.fire_sale_loss == 0.0).all()
+    with_impact = simulate(
+        compile_scenario(validate_data(with_network("eisenberg-noe", True))), 2_000, 1, 1_000
+    )
+    assert with_impact.fire_sale_loss.max() > 0.0
