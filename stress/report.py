@@ -57,6 +57,19 @@ class RunSummary:
         return self._index.get((scope, name, metric, level))
 
 
+# What the report reads from a finished run's manifest.
+MANIFEST_KEYS = (
+    "scenario",
+    "paths",
+    "seed",
+    "block_size",
+    "copula",
+    "estimator",
+    "kernel",
+    "command",
+)
+
+
 def load_run(run_dir: str | Path) -> RunSummary:
     """Read a completed run's manifest and summary; refuse anything else with a clear error."""
     folder = Path(run_dir)
@@ -69,10 +82,17 @@ def load_run(run_dir: str | Path) -> RunSummary:
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as err:
         raise RunDirError(f"{manifest_path}: cannot be read ({err})") from None
+    if not isinstance(manifest, dict):
+        raise RunDirError(f"{manifest_path}: not an ai-stress manifest (not a JSON object)")
     status = manifest.get("status")
     if status != "complete":
         detail = f": {manifest['error']}" if manifest.get("error") else ""
         raise RunDirError(f"{folder}: the run did not complete (status {status!r}{detail})")
+    missing = [key for key in MANIFEST_KEYS if key not in manifest]
+    if missing:
+        raise RunDirError(
+            f"{manifest_path}: not a complete ai-stress manifest (missing {', '.join(missing)})"
+        )
     try:
         rows = pq.read_table(folder / "summary.parquet").to_pylist()
     except (OSError, ValueError) as err:

@@ -681,10 +681,27 @@ def _dotted(loc: Iterable[Any]) -> str:
     return text
 
 
+MAX_BOOK = 1e150
+
+
 def check_semantics(model: ScenarioModel) -> tuple[list[Problem], np.ndarray]:
     """Check the links between tables; return the problems and the correlation matrix."""
     problems: list[Problem] = []
     add = problems.append
+    # Every loss the engine sums is at most the book's amounts, and it squares losses (SD):
+    # their total must stay far from the largest float.
+    amounts = [e.ead for e in model.exposures.values()]
+    amounts += [v.asset_value for v in model.vehicles.values()]
+    amounts += [i.capital for i in model.institutions.values()]
+    if not sum(amounts) <= MAX_BOOK:
+        add(
+            problem(
+                "exposures",
+                f"the amounts of the book (EAD, vehicle asset values, capital) add up to more "
+                f"than {MAX_BOOK:.0e}, where squared losses overflow: state them in larger units",
+            )
+        )
+        return problems, np.eye(len(model.factors))
     factors = list(model.factors)
     factor_set = set(factors)
 

@@ -465,6 +465,18 @@ def test_an_output_path_the_system_refuses(small_file: Path, tmp_path: Path, com
     assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "scenario.toml"]
 
 
+@pytest.mark.parametrize("ead", [1e307, 1.5e308])
+def test_a_book_too_large_for_floats_is_refused(tmp_path: Path, ead):
+    data = small_scenario()
+    for exposure in data["exposures"].values():
+        exposure["ead"] = ead
+    path = write_scenario(tmp_path, data)
+    result = _invoke(["run", str(path), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 1
+    assert f"{path}: exposures: the amounts of the book" in result.output
+    assert "Traceback" not in result.output and not (tmp_path / "out").exists()
+
+
 def test_missing_scenario_names_the_shipped_ones(tmp_path: Path):
     result = _invoke(["run", str(tmp_path / "nope.toml")])
     assert result.exit_code == 1

@@ -242,3 +242,11 @@ def test_report_errors(tmp_path: Path):
     assert empty.exit_code == 1 and "no manifest.json" in empty.output
     bad = runner.invoke(app, ["report", str(tmp_path / "empty"), "--format", "html"])
     assert bad.exit_code == 1 and "--format: must be table, markdown or json" in bad.output
+    # A manifest that says complete but is not one ai-stress wrote.
+    for text, message in (
+        ('{"status": "complete"}', "not a complete ai-stress manifest (missing scenario, paths"),
+        ("[1, 2]", "not an ai-stress manifest (not a JSON object)"),
+    ):
+        (tmp_path / "empty" / "manifest.json").write_text(text)
+        tampered = runner.invoke(app, ["report", str(tmp_path / "empty")])
+        assert tampered.exit_code == 1 and message in tampered.output, tampered.output
