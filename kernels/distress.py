@@ -1019,6 +1019,7 @@ def _fire_sale(
     remaining,
     equity,
     assets,
+    debt,
     sale,
     fraction,
     class_sold,
@@ -1028,11 +1029,12 @@ def _fire_sale(
     out_price_change,
 ):
     """One path from before any sale, given scratch arrays remaining (n, C); equity,
-    assets, sale, fraction (n,); class_sold, price (C,)."""
+    assets, debt, sale, fraction (n,); class_sold, price (C,)."""
     n, n_classes = holdings.shape
     for i in range(n):
         equity[i] = capital[i]
         assets[i] = capital[i] + liabilities[i]
+        debt[i] = liabilities[i]
         out_loss[i] = 0.0
         for c in range(n_classes):
             remaining[i, c] = holdings[i, c]
@@ -1044,7 +1046,7 @@ def _fire_sale(
     rounds, hit_cap = _sell(
         equity,
         assets,
-        liabilities.copy(),
+        debt,
         remaining,
         class_sold,
         price,
@@ -1138,6 +1140,7 @@ def fire_sale(
         np.empty(n),
         np.empty(n),
         np.empty(n),
+        np.empty(n),
         np.empty(n_classes),
         np.empty(n_classes),
         out_loss,
@@ -1190,6 +1193,7 @@ def fire_sale_paths(
     remaining = np.empty((n, n_classes))
     equity = np.empty(n)
     assets = np.empty(n)
+    debt = np.empty(n)
     sale = np.empty(n)
     fraction = np.empty(n)
     class_sold = np.empty(n_classes)
@@ -1211,6 +1215,7 @@ def fire_sale_paths(
             remaining,
             equity,
             assets,
+            debt,
             sale,
             fraction,
             class_sold,
