@@ -442,6 +442,11 @@ class MechanicsStats:
         )
 
 
+def amplification_level(levels: Sequence[float]) -> float:
+    """The ES level of the tail amplification: 99 % if the run has it, else its highest."""
+    return 0.99 if 0.99 in levels else max(levels)
+
+
 def amplification_rows(accumulator: LossAccumulator, level: float) -> list[dict]:
     """Contagion amplification: total ÷ first-round loss over all institutions, in mean and
     in the tail (ES at ``level`` of the total over ES of the first round), each with its

@@ -16,6 +16,7 @@ from typing import Any, Literal
 import pyarrow.parquet as pq
 
 from stress.exceptions import RunDirError
+from stress.metrics import amplification_level
 
 Format = Literal["table", "markdown", "json"]
 SCOPE_TITLES = {
@@ -239,8 +240,7 @@ def system_lines(summary: RunSummary) -> list[str]:
         error = row.get("std_error")
         return f"{row['value']:.4g}" + ("" if error is None else f" ± {error:.2g}")
 
-    top = summary.levels()
-    tail_level = tail["level"] if tail else (0.99 if 0.99 in top else max(top, default=0.99))
+    tail_level = tail["level"] if tail else amplification_level(summary.levels())
     return [
         f"Contagion amplification (total ÷ first-round loss of all institutions): "
         f"{with_error(amplification, 'no first-round loss on any path')} in the mean, "

@@ -34,6 +34,7 @@ from stress.metrics import (
     InstitutionStats,
     LossAccumulator,
     MechanicsStats,
+    amplification_level,
     amplification_rows,
 )
 from stress.scenario import Scenario, load_scenario, shipped_scenarios
@@ -488,7 +489,7 @@ def run_scenario(
                 accumulator.refine(read_block_losses(out_dir, portfolio, name))
         rows = accumulator.rows()
         levels = loaded.model.simulation.levels
-        tail_level = 0.99 if 0.99 in levels else max(levels)
+        tail_level = amplification_level(levels)
         rows += amplification_rows(accumulator, tail_level) + institution_stats.rows()
         rows += mechanics_stats.rows() + capital_rows(portfolio)
         summary = sio.summary_table(rows, sio.with_provenance(sio.SUMMARY_SCHEMA, provenance))

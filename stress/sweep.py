@@ -106,11 +106,10 @@ def run_sweep(
     prepare_output(out_dir, overwrite, _owned, "sweep")
 
     rows = []
-    # The values as given, in the grid's order.
-    for number, values in enumerate(itertools.product(*(axis.texts for axis in axes))):
+    for number, assignments in enumerate(points):
         row: dict[str, Any] = {"point": number, "directory": f"point={number:02d}"}
-        for axis, value in zip(axes, values, strict=True):
-            row[axis.key] = value
+        for axis, assignment in zip(axes, assignments, strict=True):
+            row[axis.key] = split_assignment(assignment)[2]  # the value as given
         rows.append(row)
     started = datetime.now(UTC)
     manifest: dict[str, Any] = {
