@@ -42,17 +42,23 @@ _VEC4 = ir.VectorType(_DOUBLE, 4)
 _VECTORS4 = WIDTH // 4
 
 
-def _is_c_array(ty, dtype, ndim):
+# Row indices the intrinsics read from an array: int64, or uint32 (half the memory traffic of a
+# term's index; kernels.distress stores the debtors of its gathers so).
+INDEX_DTYPES = (types.int64, types.uint32)
+
+
+def _is_c_array(ty, dtypes, ndim):
     return (
-        isinstance(ty, types.Array) and ty.dtype == dtype and ty.ndim == ndim and ty.layout == "C"
+        isinstance(ty, types.Array) and ty.dtype in dtypes and ty.ndim == ndim and ty.layout == "C"
     )
 
 
 def _accepts(arrays, integers):
-    """The typing rule of the intrinsics: each (type, dtype, ndim) a C-order array of that
-    dtype and rank, each of ``integers`` an integer."""
-    return all(_is_c_array(ty, dtype, ndim) for ty, dtype, ndim in arrays) and all(
-        isinstance(x, types.Integer) for x in integers
+    """The typing rule of the intrinsics: each (type, dtypes, ndim) a C-order array of one of
+    those dtypes and that rank, each of ``integers`` a signed integer (``_as_i64`` widens it
+    as such)."""
+    return all(_is_c_array(ty, dtypes, ndim) for ty, dtypes, ndim in arrays) and all(
+        isinstance(x, types.Integer) and x.signed for x in integers
     )
 
 
@@ -83,8 +89,12 @@ def _splat(builder, value, vec):
     return builder.shuffle_vector(vector, ir.Constant(vec, ir.Undefined), mask)
 
 
-def _as_i64(builder, value):
-    return builder.sext(value, _I64) if value.type.width < 64 else value
+def _as_i64(builder, value, signed=True):
+    """``value``, an integer of at most 64 bits, as i64: sign-extended if ``signed``, else
+    zero-extended."""
+    if value.type.width == 64:
+        return value
+    return builder.sext(value, _I64) if signed else builder.zext(value, _I64)
 
 
 def _all_at_least_one(builder, vectors):
@@ -106,11 +116,11 @@ def _propagate_row_intrinsic(name, width, vector):
 
     def propagate_row(typingctx, out, h, j, start, stop, index, weight, push, col0, first_check):
         arrays = (
-            (out, types.float64, 2),
-            (h, types.float64, 2),
-            (index, types.int64, 1),
-            (weight, types.float64, 1),
-            (push, types.float64, 2),
+            (out, (types.float64,), 2),
+            (h, (types.float64,), 2),
+            (index, INDEX_DTYPES, 1),
+            (weight, (types.float64,), 1),
+            (push, (types.float64,), 2),
         )
         if not _accepts(arrays, (j, start, stop, col0, first_check)):
             return None
@@ -141,7 +151,9 @@ def _propagate_row_intrinsic(name, width, vector):
                     builder.store(value, pointer, align=8)
 
             def add_term(term, lane):
-                row = builder.load(builder.gep(index_data, [term]))
+                row = _as_i64(
+                    builder, builder.load(builder.gep(index_data, [term])), index_ty.dtype.signed
+                )
                 w = _splat(builder, builder.load(builder.gep(weight_data, [term])), vec)
                 pointers = _row_vector_pointers(
                     builder, push_data, push_shape[1], row, col0_v, vec, count
@@ -256,7 +268,7 @@ _PROPAGATE_ROW_DOC = """out[j, c] = min(1, h[j, c] + Σ_t weight[t] · push[inde
     not expected to have saturated yet; it never changes a result.
 
     out, h, push : (n, batch) float64, C order, col0 + {width} ≤ batch (out may be h);
-    index : (m,) int64; weight : (m,) float64. Nothing is checked.
+    index : (m,) int64 or uint32; weight : (m,) float64. Nothing is checked.
     """
 
 propagate_row = _propagate_row_intrinsic("propagate_row", WIDTH, 4)
@@ -272,10 +284,10 @@ def scatter_terms(typingctx, sums, start, stop, slot, weight, rows, row, col0):
     rows : (n, batch) float64, C order, col0 + WIDTH ≤ batch. Nothing is checked.
     """
     arrays = (
-        (sums, types.float64, 2),
-        (slot, types.int64, 1),
-        (weight, types.float64, 1),
-        (rows, types.float64, 2),
+        (sums, (types.float64,), 2),
+        (slot, (types.int64,), 1),
+        (weight, (types.float64,), 1),
+        (rows, (types.float64,), 2),
     )
     if not _accepts(arrays, (start, stop, row, col0)):
         return None

@@ -57,7 +57,8 @@ def propagate_row_twin(h_j, start, stop, index, weight, push):
 
 @pytest.mark.parametrize("kernel", ROW_KERNELS)
 @pytest.mark.parametrize("seed", range(4))
-def test_propagate_row_matches_scalar_sums(kernel, seed):
+@pytest.mark.parametrize("index_dtype", [np.int64, np.uint32])  # uint32: DebtRank's debtors
+def test_propagate_row_matches_scalar_sums(kernel, seed, index_dtype):
     rows, width = ROW_KERNELS[kernel]
     rng = np.random.default_rng(seed)
     n, batch = 60, 2 * width
@@ -65,7 +66,7 @@ def test_propagate_row_matches_scalar_sums(kernel, seed):
     lengths = rng.integers(0, 42, n)
     lengths[:5] = [0, 1, 2, 3, 4]
     by_indptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-    index = rng.integers(0, n, by_indptr[-1]).astype(np.int64)
+    index = rng.integers(0, n, by_indptr[-1]).astype(index_dtype)
     weight = rng.uniform(0.0, 0.2, by_indptr[-1])
     push = np.where(rng.random((n, batch)) < 0.3, 0.0, rng.uniform(0.0, 1.0, (n, batch)))
     h = rng.uniform(0.0, 1.0, (n, batch))
