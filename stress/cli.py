@@ -7,6 +7,7 @@ printed one problem per line without a traceback; 2 command-line usage errors (f
 from __future__ import annotations
 
 import functools
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -26,8 +27,9 @@ app = typer.Typer(
 
 
 def user_errors(command):
-    """Turn a :class:`StressError`, or a file the system refuses to read or write (no
-    permission, disk full, a path under a file), into its message on stderr and exit code 1."""
+    """Turn a :class:`StressError`, a file the system refuses to read or write (no
+    permission, disk full, a path under a file), or a block too large for memory, into its
+    message on stderr and exit code 1."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
@@ -39,6 +41,14 @@ def user_errors(command):
         except OSError as err:
             where = f"{err.filename}: " if err.filename else ""
             typer.echo(f"{where}{err.strerror or err}", err=True)
+            raise typer.Exit(1) from None
+        except MemoryError as err:
+            # NumPy says how much it could not allocate; a block's arrays scale with its size.
+            detail = f" ({err})" if str(err) else ""
+            typer.echo(
+                f"out of memory{detail}: use a smaller --block-size (or fewer paths per block)",
+                err=True,
+            )
             raise typer.Exit(1) from None
 
     return wrapper
@@ -422,7 +432,17 @@ class _progress:
             self._bar.stop()
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread so that a run or sweep stops as on Ctrl-C: whole
+    blocks kept, the manifest saying "interrupted"."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated(f"stopped by {signal.Signals(signum).name}")
+
+
 def main() -> None:
+    signal.signal(signal.SIGTERM, _terminate)
     app()
 
 

@@ -71,6 +71,18 @@ MANIFEST_KEYS = (
 )
 
 
+def read_manifest(path: Path) -> dict[str, Any]:
+    """The JSON object in ``path`` (a run's or a sweep's manifest); anything else refused
+    with a clear error."""
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise RunDirError(f"{path}: cannot be read ({err})") from None
+    if not isinstance(manifest, dict):
+        raise RunDirError(f"{path}: not an ai-stress manifest (not a JSON object)")
+    return manifest
+
+
 def load_run(run_dir: str | Path) -> RunSummary:
     """Read a completed run's manifest and summary; refuse anything else with a clear error."""
     folder = Path(run_dir)
@@ -79,12 +91,7 @@ def load_run(run_dir: str | Path) -> RunSummary:
         raise RunDirError(f"{folder}: no such run directory")
     if not manifest_path.is_file():
         raise RunDirError(f"{folder}: no manifest.json, so not a finished ai-stress run")
-    try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as err:
-        raise RunDirError(f"{manifest_path}: cannot be read ({err})") from None
-    if not isinstance(manifest, dict):
-        raise RunDirError(f"{manifest_path}: not an ai-stress manifest (not a JSON object)")
+    manifest = read_manifest(manifest_path)
     status = manifest.get("status")
     if status != "complete":
         detail = f": {manifest['error']}" if manifest.get("error") else ""
@@ -336,34 +343,33 @@ def sweep_table(folder: Path) -> tuple[dict[str, Any], list[str], list[list[str]
     from stress.sweep import load_sweep
 
     manifest, points = load_sweep(folder)
-    if manifest.get("status") != "complete":
-        raise RunDirError(
-            f"{folder}: the sweep did not complete (status {manifest.get('status')!r})"
-        )
     keys = [axis["key"] for axis in manifest["axes"]]
+    summaries = [load_run(folder / point["directory"]) for point in points]
+    # The tail columns at the highest level every point reports (a sweep may vary the
+    # levels); with none in common, each row at its own highest, named in a level column.
+    common = set.intersection(*(set(s.levels()) for s in summaries)) if summaries else set()
     records: list[dict[str, Any]] = []
     header: list[str] = []
     body: list[list[str]] = []
-    for point in points:
-        summary = load_run(folder / point["directory"])
-        top = max(summary.levels())
+    for point, summary in zip(points, summaries, strict=True):
+        top = max(common) if common else max(summary.levels())
         institutions = summary.names("institution")
+        at = f" {_level_name(top)}" if common else ""
         if not header:
-            header = [
-                "point",
-                *keys,
-                "system EL",
-                f"system VaR {_level_name(top)}",
-                f"system ES {_level_name(top)}",
-            ]
-            header += [f"{name} ES {_level_name(top)}" for name in institutions]
+            header = ["point", *keys] + ([] if common else ["level"])
+            header += ["system EL", f"system VaR{at}", f"system ES{at}"]
+            header += [f"{name} ES{at}" for name in institutions]
+        if not common:
+            keys_and_level = [*[point[k] for k in keys], _level_name(top)]
+        else:
+            keys_and_level = [point[k] for k in keys]
         cells = [
             summary.get("system", "system", "el"),
             summary.get("system", "system", "var", top),
             summary.get("system", "system", "es", top),
             *[summary.get("institution", name, "es", top) for name in institutions],
         ]
-        body.append([str(point["point"]), *[point[k] for k in keys], *[_cell(c) for c in cells]])
+        body.append([str(point["point"]), *keys_and_level, *[_cell(c) for c in cells]])
         records.append(
             {
                 "point": point["point"],

@@ -3,13 +3,16 @@
 :func:`run_scenario` is what ``ai-stress run`` calls. Everything that can be refused is
 refused before a byte is written: the scenario is validated, the options checked, and the
 output directory must be empty unless ``overwrite`` is asked for (and then it must hold an
-ai-stress run and nothing else). Parts are written as blocks finish; ``manifest.json`` is
-written last and says whether the run completed.
+ai-stress run and nothing else, :func:`run_foreign`). ``manifest.json`` is written first,
+as "running"; parts are written as blocks finish; the manifest is written again last and
+says whether the run completed. A failed or interrupted run keeps its whole blocks only.
 """
 
 from __future__ import annotations
 
+import json
 import platform
+import re
 import shlex
 import shutil
 import time
@@ -40,15 +43,13 @@ from stress.metrics import (
 from stress.scenario import Scenario, load_scenario, shipped_scenarios
 from stress.tomlwrite import dumps
 
-RUN_ENTRIES = (
-    "manifest.json",
-    "scenario.toml",
-    "summary.parquet",
-    "paths",
-    "institutions",
-    "classes",
-    "vehicles",
-)
+RUN_FILES = ("manifest.json", "scenario.toml", "summary.parquet")
+DATASETS = ("paths", "institutions", "classes", "vehicles")  # directories of block parts
+# Keys every manifest.json that ai-stress writes has from the start, "running" included.
+RUN_MANIFEST_KEYS = ("status", "scenario", "paths", "seed", "block_size", "command")
+PART = re.compile(r"part-\d{6}\.parquet")
+# Blocks of a run: each is a part file in every dataset, and the plan lists them all.
+MAX_BLOCKS = 1_000_000
 ESTIMATOR = "mc"
 
 Progress = Callable[[int, int], None]
@@ -93,22 +94,30 @@ def resolve_options(
     ):
         if value < low:
             raise OptionError(f"{name}: must be at least {low} (got {value})")
+    blocks = -(-options.paths // options.block_size)
+    if blocks > MAX_BLOCKS:
+        raise OptionError(
+            f"--paths: {options.paths:,} paths in blocks of {options.block_size:,} make "
+            f"{blocks:,} blocks, more than {MAX_BLOCKS:,} (a part file per block and "
+            "dataset): use a larger --block-size"
+        )
     return options
 
 
 def prepare_output(
     out: Path,
     overwrite: bool,
-    owned: Callable[[str], bool] = lambda name: name in RUN_ENTRIES,
+    foreign: Callable[[Path], list[str]] | None = None,
     what: str = "run",
 ) -> None:
     """Make ``out`` ready for a new run (or sweep), or refuse without touching anything.
 
-    ``--overwrite`` deletes only entries ``owned`` recognises as ai-stress output; a
-    directory holding anything else is refused whole.
+    ``--overwrite`` empties a directory only when everything in it is ai-stress output:
+    ``foreign(out)`` (default :func:`run_foreign`) lists what is not, and anything listed
+    refuses the whole directory.
     """
     try:
-        _prepare_output(out, overwrite, owned, what)
+        _prepare_output(out, overwrite, foreign or run_foreign, what)
     except OSError as err:
         # A path the system refuses (too long, under a file, no permission): said plainly.
         raise OutputError(
@@ -116,25 +125,26 @@ def prepare_output(
         ) from None
 
 
-def _prepare_output(out: Path, overwrite: bool, owned: Callable[[str], bool], what: str) -> None:
+def _prepare_output(
+    out: Path, overwrite: bool, foreign: Callable[[Path], list[str]], what: str
+) -> None:
     if out.exists() and not out.is_dir():
         raise OutputError(f"{out}: exists and is not a directory")
     if out.is_dir():
-        entries = sorted(p.name for p in out.iterdir())
+        entries = sorted(out.iterdir())
         if entries and not overwrite:
             raise OutputError(
                 f"{out}: directory is not empty; pass --overwrite to replace the {what} in it "
                 "or choose another --out"
             )
-        foreign = [e for e in entries if not owned(e) and not _is_temporary(e)]
-        if foreign:
-            shown = ", ".join(foreign[:5]) + (" ..." if len(foreign) > 5 else "")
+        others = foreign(out)
+        if others:
+            shown = ", ".join(others[:5]) + (" ..." if len(others) > 5 else "")
             raise OutputError(
-                f"{out}: --overwrite only replaces an ai-stress {what}, and this directory also "
+                f"{out}: --overwrite only replaces an ai-stress {what}, and this directory "
                 f"holds {shown}; nothing was deleted"
             )
-        for entry in entries:
-            target = out / entry
+        for target in entries:
             if target.is_dir():
                 shutil.rmtree(target)
             else:
@@ -142,8 +152,63 @@ def _prepare_output(out: Path, overwrite: bool, owned: Callable[[str], bool], wh
     out.mkdir(parents=True, exist_ok=True)
 
 
-def _is_temporary(name: str) -> bool:
+def is_temporary(name: str) -> bool:
+    """A file that ai-stress writes and renames into place (``stress.io.temporary_name``)."""
     return name.startswith(".") and name.endswith(".tmp")
+
+
+def written_manifest(path: Path, keys: Sequence[str]) -> bool:
+    """Whether ``path`` is a JSON object with ``keys``: a manifest ai-stress wrote."""
+    if path.is_symlink() or not path.is_file():
+        return False
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+    return isinstance(data, dict) and all(key in data for key in keys)
+
+
+def run_foreign(folder: Path) -> list[str]:
+    """What in ``folder`` an ai-stress run did not write, as relative paths.
+
+    Everything, when ``manifest.json`` is not one ai-stress wrote (a run writes it before
+    any part, as "running"); otherwise any entry that is not the run's files, its datasets'
+    block parts, or a temporary file; symbolic links included, which ai-stress never makes.
+    """
+    entries = sorted(folder.iterdir())
+    if not written_manifest(folder / "manifest.json", RUN_MANIFEST_KEYS):
+        return [f"{e.name} (no manifest.json written by ai-stress)" for e in entries[:1]] + [
+            e.name for e in entries[1:]
+        ]
+    foreign = []
+    for entry in entries:
+        name = entry.name
+        if entry.is_symlink():
+            foreign.append(name)
+        elif name in DATASETS and entry.is_dir():
+            foreign += [
+                f"{name}/{part.name}"
+                for part in sorted(entry.iterdir())
+                if part.is_symlink()
+                or not part.is_file()
+                or not (PART.fullmatch(part.name) or is_temporary(part.name))
+            ]
+        elif not (name in RUN_FILES and entry.is_file()) and not is_temporary(name):
+            foreign.append(name)
+    return foreign
+
+
+def remove_parts_after(out_dir: Path, blocks_done: int) -> None:
+    """Delete the parts of blocks ``blocks_done`` on (blocks finish in order) and temporary
+    files from the datasets of ``out_dir``, so that what is left is whole blocks."""
+    for dataset in DATASETS:
+        folder = out_dir / dataset
+        if not folder.is_dir():
+            continue
+        for part in folder.iterdir():
+            name = part.name
+            if is_temporary(name) or (PART.fullmatch(name) and int(name[5:11]) >= blocks_done):
+                part.unlink(missing_ok=True)
 
 
 def loss_columns(portfolio: Portfolio) -> list[Column]:
@@ -395,6 +460,9 @@ def run_scenario(
     }
     header = f"Resolved scenario of an ai-stress run (hash {loaded.hash}).\nReproduce: {command}"
     sio.write_text(dumps(loaded.data, header=header), out_dir / "scenario.toml")
+    # Written before any part, so that even a run killed outright leaves a directory that
+    # says what it is: not complete, so no report reads it, and --overwrite recognises it.
+    sio.write_json(manifest, out_dir / "manifest.json")
 
     paths_dir = out_dir / "paths"
     institutions_dir = out_dir / "institutions"
@@ -498,6 +566,9 @@ def run_scenario(
         manifest["status"] = "interrupted" if isinstance(err, KeyboardInterrupt) else "failed"
         manifest["error"] = f"{type(err).__name__}: {err}"
         manifest["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+        # Keep the blocks counted as done, in every dataset alike: the parts of a block
+        # caught half-written, and any temporary file, go.
+        remove_parts_after(out_dir, manifest["blocks_done"])
         sio.write_json(manifest, out_dir / "manifest.json")
         raise
 

@@ -705,6 +705,9 @@ def check_semantics(model: ScenarioModel) -> tuple[list[Problem], np.ndarray]:
     factors = list(model.factors)
     factor_set = set(factors)
 
+    if not ID_PATTERN.match(model.name):
+        # It names the default run directory, runs/NAME: no separators, no "..".
+        add(problem("name", "a scenario's name uses letters, digits, '_' and '-' only", model.name))
     for table in ("factors", "obligors", "pools", "exposures", "vehicles", "institutions"):
         for key in getattr(model, table):
             if not ID_PATTERN.match(key):

@@ -11,7 +11,6 @@ in ``DIR/points.parquet``; ``DIR/sweep.json`` is written last.
 from __future__ import annotations
 
 import itertools
-import json
 import tomllib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -22,12 +21,25 @@ from typing import Any
 import pyarrow as pa
 
 from stress import io as sio
-from stress.exceptions import OptionError
-from stress.run import prepare_output, run_scenario
+from stress.engine import check_kernel
+from stress.exceptions import OptionError, RunDirError
+from stress.report import read_manifest
+from stress.run import (
+    is_temporary,
+    prepare_output,
+    resolve_options,
+    run_foreign,
+    run_scenario,
+    written_manifest,
+)
 from stress.scenario import KEY_RULE, load_scenario, split_assignment
 
 SWEEP_MANIFEST = "sweep.json"
 POINTS_TABLE = "points.parquet"
+# What every point of a sweep shares, so that they differ only by the varied values.
+SHARED = (["simulation", "paths"], ["simulation", "seed"], ["simulation", "block_size"])
+# Keys of every sweep.json ai-stress writes, from the "running" one written first.
+SWEEP_MANIFEST_KEYS = ("status", "scenario", "axes", "points", "points_done")
 
 
 @dataclass(frozen=True)
@@ -45,7 +57,8 @@ class SweepResult:
 
 def parse_vary(texts: Sequence[str]) -> list[Axis]:
     """``KEY=V1,V2,...`` per axis, KEY a dotted TOML key as for ``--set``; values are TOML
-    literals (or bare strings)."""
+    literals (or bare strings), cut at the commas outside arrays, inline tables and strings
+    (``split_values``)."""
     axes: list[Axis] = []
     keys: list[list[str]] = []
     for text in texts:
@@ -55,14 +68,41 @@ def parse_vary(texts: Sequence[str]) -> list[Axis]:
         key, key_parts, values = split
         if key_parts in keys:
             raise OptionError(f"--vary: {key} is varied twice")
+        if key_parts in SHARED:
+            raise OptionError(
+                f"--vary: {key} cannot vary: the points of a sweep share their paths, seed and "
+                "block size (common random numbers); set them with --paths, --seed and "
+                "--block-size"
+            )
         keys.append(key_parts)
-        texts_of_key = [v.strip() for v in values.split(",")]
+        texts_of_key = [v.strip() for v in split_values(values)]
         if any(not v for v in texts_of_key):
             raise OptionError(f"--vary {key}: empty value in {values!r}")
         axes.append(Axis(key, texts_of_key))
     if not axes:
         raise OptionError("--vary: give at least one KEY=V1,V2,... to sweep")
     return axes
+
+
+def split_values(text: str) -> list[str]:
+    """``text`` cut at its top-level commas: not inside a TOML array or inline table, nor
+    inside a quoted string, so that ``[0.9, 0.99],[0.99, 0.999]`` is two values."""
+    values, start, depth, quote = [], 0, 0, ""
+    for at, char in enumerate(text):
+        if quote:
+            if char == quote and not (quote == '"' and text[at - 1] == "\\"):
+                quote = ""
+        elif char in "\"'":
+            quote = char
+        elif char in "[{":
+            depth += 1
+        elif char in "]}":
+            depth = max(0, depth - 1)
+        elif char == "," and depth == 0:
+            values.append(text[start:at])
+            start = at + 1
+    values.append(text[start:])
+    return values
 
 
 def grid(axes: Sequence[Axis]) -> list[list[str]]:
@@ -100,10 +140,12 @@ def run_sweep(
     """
     axes = parse_vary(vary)
     points = grid(axes)
-    for assignments in points:  # all or nothing: find a bad grid value before running
-        load_scenario(scenario, [*overrides, *assignments])
+    for assignments in points:  # all or nothing: find a bad grid value or option first
+        loaded = load_scenario(scenario, [*overrides, *assignments])
+        resolve_options(loaded, paths, seed, block_size, threads)
+    check_kernel(kernel)
     out_dir = Path(out)
-    prepare_output(out_dir, overwrite, _owned, "sweep")
+    prepare_output(out_dir, overwrite, sweep_foreign, "sweep")
 
     rows = []
     for number, assignments in enumerate(points):
@@ -121,6 +163,9 @@ def run_sweep(
         "points_done": 0,
         "started_at": started.isoformat(timespec="seconds"),
     }
+    # Written before any point, so that even a sweep killed outright leaves a directory that
+    # says what it is (and that --overwrite recognises).
+    sio.write_json(manifest, out_dir / SWEEP_MANIFEST)
     try:
         for row, assignments in zip(rows, points, strict=True):
             result = run_scenario(
@@ -152,7 +197,8 @@ def run_sweep(
         )
         sio.write_parquet(table, out_dir / POINTS_TABLE)
     except BaseException as err:
-        manifest.update(status="failed", error=f"{type(err).__name__}: {err}")
+        status = "interrupted" if isinstance(err, KeyboardInterrupt) else "failed"
+        manifest.update(status=status, error=f"{type(err).__name__}: {err}")
         sio.write_json(manifest, out_dir / SWEEP_MANIFEST)
         raise
     manifest.update(status="complete", finished_at=datetime.now(UTC).isoformat(timespec="seconds"))
@@ -160,8 +206,25 @@ def run_sweep(
     return SweepResult(out=out_dir, points=rows, manifest=manifest)
 
 
-def _owned(name: str) -> bool:
-    return name in (SWEEP_MANIFEST, POINTS_TABLE) or name.startswith("point=")
+def sweep_foreign(folder: Path) -> list[str]:
+    """What in ``folder`` an ai-stress sweep did not write (``stress.run.run_foreign``): its
+    manifest, its points table, and point directories each holding a run."""
+    entries = sorted(folder.iterdir())
+    if not written_manifest(folder / SWEEP_MANIFEST, SWEEP_MANIFEST_KEYS):
+        return [f"{e.name} (no {SWEEP_MANIFEST} written by ai-stress)" for e in entries[:1]] + [
+            e.name for e in entries[1:]
+        ]
+    foreign = []
+    for entry in entries:
+        name = entry.name
+        if entry.is_symlink():
+            foreign.append(name)
+        elif name.startswith("point=") and entry.is_dir():
+            foreign += [f"{name}/{other}" for other in run_foreign(entry)]
+        elif not (name in (SWEEP_MANIFEST, POINTS_TABLE) and entry.is_file()):
+            if not is_temporary(name):
+                foreign.append(name)
+    return foreign
 
 
 def is_sweep(folder: Path) -> bool:
@@ -169,5 +232,20 @@ def is_sweep(folder: Path) -> bool:
 
 
 def load_sweep(folder: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    manifest = json.loads((folder / SWEEP_MANIFEST).read_text(encoding="utf-8"))
-    return manifest, sio.read_table_rows(folder / POINTS_TABLE)
+    """A completed sweep's manifest and points table; anything else refused clearly."""
+    manifest = read_manifest(folder / SWEEP_MANIFEST)
+    status = manifest.get("status")
+    if status != "complete":
+        detail = f": {manifest['error']}" if manifest.get("error") else ""
+        raise RunDirError(f"{folder}: the sweep did not complete (status {status!r}{detail})")
+    missing = [key for key in SWEEP_MANIFEST_KEYS if key not in manifest]
+    if missing:
+        raise RunDirError(
+            f"{folder / SWEEP_MANIFEST}: not a complete ai-stress sweep manifest (missing "
+            f"{', '.join(missing)})"
+        )
+    try:
+        points = sio.read_table_rows(folder / POINTS_TABLE)
+    except (OSError, ValueError) as err:
+        raise RunDirError(f"{folder / POINTS_TABLE}: cannot be read ({err})") from None
+    return manifest, points

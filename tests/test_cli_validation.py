@@ -457,7 +457,7 @@ def test_a_file_that_is_not_utf8(tmp_path: Path):
 def test_an_output_path_the_system_refuses(small_file: Path, tmp_path: Path, command, where):
     (tmp_path / "afile").write_text("x")
     out = tmp_path / "afile" / "sub" if where == "under a file" else tmp_path / ("x" * 300)
-    options = ["--vary", "simulation.seed=1,2"] if command == "sweep" else []
+    options = ["--vary", "correlations.ai_demand.gpu_value=0.2,0.4"] if command == "sweep" else []
     result = _invoke([command, str(small_file), "--out", str(out), "--paths", "100", *options])
     assert result.exit_code == 1
     assert f"{out}: cannot be used as the output directory: " in result.output
@@ -578,3 +578,17 @@ def test_usage_errors_exit_2(small_file: Path):
     assert _invoke(["run", str(small_file), "--paths", "many"]).exit_code == 2
     assert _invoke(["run"]).exit_code == 2
     assert _invoke(["report", "x", "--colour"]).exit_code == 2
+
+
+@pytest.mark.parametrize("name", ["../../escaped", "/tmp/absolute", "a b", ""])
+def test_a_scenario_name_is_an_id(tmp_path: Path, monkeypatch, name):
+    # It names the default run directory, runs/NAME.
+    path = tmp_path / "named.toml"
+    text = (Path(__file__).parent.parent / "scenarios" / "gpu-glut.toml").read_text()
+    path.write_text(text.replace('name = "gpu-glut"', f"name = {name!r}".replace("'", '"')))
+    monkeypatch.chdir(tmp_path)
+    result = _invoke(["run", str(path), "--paths", "10"])
+    assert result.exit_code == 1
+    assert f"{path}: name: " in result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "runs").exists() and not Path("/tmp/absolute").exists()

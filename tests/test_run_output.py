@@ -175,6 +175,94 @@ def test_overwrite_replaces_a_previous_run(small_file: Path, tmp_path: Path):
     assert json.loads((out / "manifest.json").read_text())["paths"] == 1000
 
 
+def test_overwrite_needs_a_manifest_that_ai_stress_wrote(small_file: Path, tmp_path: Path):
+    # Entries named like a run's, under a manifest ai-stress did not write: not a run.
+    out = tmp_path / "project"
+    (out / "paths").mkdir(parents=True)
+    (out / "paths" / "notes.txt").write_text("keep me")
+    (out / "manifest.json").write_text('{"mine": 1}')
+    (out / "scenario.toml").write_text("# my own scenario")
+    result = runner.invoke(
+        app, ["run", str(small_file), "--out", str(out), "--paths", "100", "--overwrite"]
+    )
+    assert result.exit_code == 1
+    assert "no manifest.json written by ai-stress" in result.output
+    assert "nothing was deleted" in result.output
+    assert (out / "paths" / "notes.txt").read_text() == "keep me"
+    assert (out / "manifest.json").read_text() == '{"mine": 1}'
+    assert (out / "scenario.toml").read_text() == "# my own scenario"
+
+
+@pytest.mark.parametrize("extra", ["file in a dataset", "link"])
+def test_overwrite_refuses_what_a_run_does_not_write(small_file: Path, tmp_path: Path, extra):
+    out = tmp_path / "out"
+    args = ["run", str(small_file), "--out", str(out), "--paths", "1000"]
+    assert runner.invoke(app, args).exit_code == 0
+    if extra == "link":
+        (tmp_path / "elsewhere").mkdir()
+        (out / "linked").symlink_to(tmp_path / "elsewhere")
+        named = "linked"
+    else:
+        (out / "classes" / "extra.txt").write_text("keep me")
+        named = "classes/extra.txt"
+    before = sorted(str(p.relative_to(out)) for p in out.rglob("*"))
+    result = runner.invoke(app, [*args, "--overwrite"])
+    assert result.exit_code == 1
+    assert f"holds {named}; nothing was deleted" in result.output
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*")) == before
+
+
+def test_the_manifest_says_running_from_before_the_first_part(small_file: Path, tmp_path: Path):
+    out = tmp_path / "out"
+    seen = []
+
+    def progress(done, total):
+        seen.append(json.loads((out / "manifest.json").read_text())["status"])
+
+    _run(small_file, out, progress=progress, threads=1)
+    assert seen == ["running"] * 4
+    assert json.loads((out / "manifest.json").read_text())["status"] == "complete"
+
+
+def test_sigterm_stops_a_run_as_interrupted_with_whole_blocks(small_file: Path, tmp_path: Path):
+    import os
+    import signal
+
+    from stress.cli import Terminated, _terminate
+
+    out = tmp_path / "out"
+
+    def terminate_after_two_blocks(done, total):
+        if done == 2_000:
+            os.kill(os.getpid(), signal.SIGTERM)  # the handler raises in this, the main thread
+
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        with pytest.raises(Terminated):
+            _run(small_file, out, progress=terminate_after_two_blocks, threads=1)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert (manifest["status"], manifest["blocks_done"]) == ("interrupted", 2)
+    assert "SIGTERM" in manifest["error"]
+    for dataset in ("paths", "institutions", "classes", "vehicles"):
+        assert len(list((out / dataset).iterdir())) == 2
+    report = runner.invoke(app, ["report", str(out)])
+    assert report.exit_code == 1
+    assert "status 'interrupted'" in report.output
+
+
+def test_more_blocks_than_allowed_are_refused_before_anything_is_written(
+    small_file: Path, tmp_path: Path
+):
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["run", str(small_file), "--out", str(out), "--paths", str(10**14)])
+    assert result.exit_code == 1
+    assert "more than 1,000,000 (a part file per block and dataset)" in result.output
+    assert "Traceback" not in result.output
+    assert not out.exists()
+
+
 def test_a_crash_leaves_a_failed_manifest_and_no_half_files(
     small_file: Path, tmp_path: Path, monkeypatch
 ):
@@ -194,10 +282,13 @@ def test_a_crash_leaves_a_failed_manifest_and_no_half_files(
         _run(small_file, out, threads=1)
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["status"] == "failed"
-    assert manifest["blocks_done"] == 1  # three parts a block: the fifth file is block 1's
+    assert manifest["blocks_done"] == 1  # four parts a block: the fifth file is block 1's
     assert "No space left" in manifest["error"]
     for part in out.rglob("*.parquet"):
         pq.read_metadata(part)  # every file with a final name is whole
+    # Whole blocks only, in every dataset alike: block 1's parts and the temporary file went.
+    for dataset in ("paths", "institutions", "classes", "vehicles"):
+        assert sorted(p.name for p in (out / dataset).iterdir()) == ["part-000000.parquet"]
     report = runner.invoke(app, ["report", str(out)])
     assert report.exit_code == 1
     assert "the run did not complete (status 'failed'" in report.output

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from stress.cli import app
 from stress.exceptions import OptionError
-from stress.sweep import grid, parse_vary
+from stress.sweep import grid, parse_vary, split_values
 
 runner = CliRunner()
 COMMON = ["--paths", "3000", "--block-size", "1000"]
@@ -136,7 +136,8 @@ def test_sweep_refuses_a_non_empty_directory(small_file: Path, tmp_path: Path):
     out = tmp_path / "sweep"
     out.mkdir()
     (out / "keep.txt").write_text("mine")
-    args = ["sweep", str(small_file), "--vary", "simulation.seed=1,2", "--out", str(out), *COMMON]
+    vary = "correlations.ai_demand.gpu_value=0.2,0.4"
+    args = ["sweep", str(small_file), "--vary", vary, "--out", str(out), *COMMON]
     assert runner.invoke(app, args).exit_code == 1
     forced = runner.invoke(app, [*args, "--overwrite"])
     assert forced.exit_code == 1 and "nothing was deleted" in forced.output
@@ -162,3 +163,78 @@ def test_points_share_their_random_numbers(small_file: Path, tmp_path: Path):
     first, second = (pq.read_table(out / f"point=0{n}" / "paths") for n in (0, 1))
     assert first.column("factor_ai_demand").equals(second.column("factor_ai_demand"))
     assert not first.column("system_loss").equals(second.column("system_loss"))
+
+
+def test_values_are_cut_at_top_level_commas_only():
+    assert split_values("0.2,0.4") == ["0.2", "0.4"]
+    assert split_values("[0.9, 0.99],[0.99, 0.999]") == ["[0.9, 0.99]", "[0.99, 0.999]"]
+    assert split_values("{a = 1, b = [1, 2]},\"x,y\",'p,q'") == [
+        "{a = 1, b = [1, 2]}",
+        '"x,y"',
+        "'p,q'",
+    ]
+    assert split_values('"q\\",r",s') == ['"q\\",r"', "s"]
+    axis = parse_vary(["simulation.levels=[0.9, 0.99],[0.99, 0.999]"])[0]
+    assert axis.texts == ["[0.9, 0.99]", "[0.99, 0.999]"]
+
+
+@pytest.mark.parametrize("key", ["simulation.paths", "simulation.seed", "simulation.block_size"])
+def test_what_the_points_share_cannot_vary(key):
+    with pytest.raises(OptionError, match="the points of a sweep share their paths, seed"):
+        parse_vary([f"{key}=1000,2000"])
+
+
+@pytest.mark.parametrize("option", [["--kernel", "fsat"], ["--paths", "0"], ["--threads", "0"]])
+def test_a_bad_option_leaves_an_earlier_sweep_whole(small_file: Path, tmp_path: Path, option):
+    out = tmp_path / "sweep"
+    args = ["sweep", str(small_file), "--vary", "correlations.ai_demand.gpu_value=0.2,0.4"]
+    args += ["--out", str(out), "--paths", "1000", "--block-size", "500"]
+    assert runner.invoke(app, args).exit_code == 0
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    refused = runner.invoke(app, [*args, *option, "--overwrite"])
+    assert refused.exit_code == 1
+    assert "Traceback" not in refused.output
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    fresh = tmp_path / "fresh"
+    refused = runner.invoke(app, [*args[:-6], "--out", str(fresh), *option])
+    assert refused.exit_code == 1 and not fresh.exists()
+
+
+def test_sweep_levels_that_differ_between_points_are_named_per_row(
+    small_file: Path, tmp_path: Path
+):
+    out = tmp_path / "sweep"
+    vary = "simulation.levels=[0.9],[0.999]"
+    args = ["sweep", str(small_file), "--vary", vary, "--out", str(out), *COMMON]
+    assert runner.invoke(app, args).exit_code == 0
+    text = runner.invoke(app, ["report", str(out), "--format", "markdown"]).output
+    assert "| point | simulation.levels | level | system EL | system VaR | system ES |" in text
+    rows = [
+        line for line in text.splitlines() if line.startswith("| 0 ") or line.startswith("| 1 ")
+    ]
+    assert "| 90% |" in rows[0] and "| 99.9% |" in rows[1]
+    from stress.report import format_amount, load_run
+
+    # Each row's VaR at its own level: the fifth cell, after point, value, level and EL.
+    for row, point, level in ((rows[0], "point=00", 0.9), (rows[1], "point=01", 0.999)):
+        var = load_run(out / point).get("system", "system", "var", level)
+        assert row.split(" | ")[4].startswith(format_amount(var["value"]))
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("[1, 2]", "not an ai-stress manifest (not a JSON object)"),
+        ('{"status": "comp', "cannot be read"),
+        ('{"status": "interrupted", "error": "KeyboardInterrupt: "}', "did not complete"),
+        ('{"status": "complete"}', "not a complete ai-stress sweep manifest (missing scenario"),
+    ],
+)
+def test_report_refuses_a_damaged_or_unfinished_sweep(tmp_path: Path, content, message):
+    out = tmp_path / "sweep"
+    out.mkdir()
+    (out / "sweep.json").write_text(content)
+    result = runner.invoke(app, ["report", str(out)])
+    assert result.exit_code == 1
+    assert message in result.output
+    assert "Traceback" not in result.output
