@@ -321,35 +321,39 @@ class Portfolio:
         )
 
 
-def pivoted_cholesky(matrix: np.ndarray, tolerance: float = 1e-12) -> np.ndarray:
-    """Lower factor A with A·Aᵀ = matrix for a positive semi-definite matrix.
+def semidefinite_cholesky(matrix: np.ndarray, tolerance: float = 1e-12) -> np.ndarray:
+    """Lower factor A with A·Aᵀ = matrix for a positive semi-definite matrix, column by
+    column in the factors' own order.
 
-    Diagonal pivoting stops at the numerical rank, so singular matrices (two factors
-    correlated exactly 1, a repaired matrix with a zero eigenvalue, a conditional covariance)
-    factor without failing. Unlike an eigendecomposition the result has no sign ambiguity, so
-    the same matrix gives the same factor, and the same paths, on any LAPACK build.
+    The order is fixed rather than pivoted on the largest remaining variance, so the factor
+    moves continuously with the matrix: a sweep that changes one correlation a little changes
+    each path's factor draws a little (common random numbers), where pivoting could swap
+    which normal draw feeds which factor between two points of the grid. A factor whose
+    variance left after the earlier ones is at most ``tolerance`` (relative to the largest
+    variance) is their linear combination and gets no column of its own, so singular
+    matrices (two factors correlated exactly 1, a repaired matrix with a zero eigenvalue, a
+    conditional covariance) factor without failing; the covariances left out are then at
+    most √tolerance. Plain arithmetic, no LAPACK: the same matrix gives the same factor, and
+    the same paths, on any machine.
     """
     n = matrix.shape[0]
     work = np.array(matrix, dtype=np.float64, copy=True)
     factor = np.zeros((n, n))
-    remaining = list(range(n))
     scale = max(float(np.max(np.diag(work), initial=0.0)), 1.0)
-    for column in range(n):
-        diagonal = np.array([work[i, i] for i in remaining])
-        if diagonal.size == 0:
-            break
-        best = int(np.argmax(diagonal))
-        pivot = remaining[best]
-        if diagonal[best] <= tolerance * scale:
-            break
-        root = np.sqrt(diagonal[best])
-        remaining.pop(best)
+    column = 0
+    for pivot in range(n):
+        variance = work[pivot, pivot]
+        if variance <= tolerance * scale:
+            continue
+        root = np.sqrt(variance)
+        later = range(pivot + 1, n)
         factor[pivot, column] = root
-        for i in remaining:
+        for i in later:
             factor[i, column] = work[i, pivot] / root
-        for i in remaining:
-            for j in remaining:
+        for i in later:
+            for j in later:
                 work[i, j] -= factor[i, column] * factor[j, column]
+        column += 1
     return factor
 
 
@@ -366,7 +370,7 @@ def factor_law(scenario: Scenario) -> tuple[np.ndarray, np.ndarray]:
     mean = np.zeros(k)
     stress = scenario.model.stress
     if stress is None:
-        return mean, pivoted_cholesky(correlation)
+        return mean, semidefinite_cholesky(correlation)
     names = scenario.factor_names
     shocked = [names.index(f) for f in stress.shocks]
     shocks = np.array(list(stress.shocks.values()), dtype=np.float64)
@@ -376,12 +380,12 @@ def factor_law(scenario: Scenario) -> tuple[np.ndarray, np.ndarray]:
     mean = beta @ shocks
     mean[shocked] = shocks
     if stress.mode == "shift":
-        return mean, pivoted_cholesky(correlation)
+        return mean, semidefinite_cholesky(correlation)
     covariance = correlation - beta @ correlation[shocked, :]
     covariance = 0.5 * (covariance + covariance.T)
     covariance[shocked, :] = 0.0
     covariance[:, shocked] = 0.0
-    return mean, pivoted_cholesky(covariance)
+    return mean, semidefinite_cholesky(covariance)
 
 
 def compile_scenario(scenario: Scenario) -> Portfolio:

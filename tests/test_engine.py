@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
-from stress.compile import compile_scenario, pivoted_cholesky
+from stress.compile import compile_scenario, semidefinite_cholesky
 from stress.engine import plan_blocks, simulate
 from stress.scenario import load_scenario, validate_data
 
@@ -33,9 +35,34 @@ def test_blocks_cover_every_path_once():
         np.zeros((2, 2)),
     ],
 )
-def test_pivoted_cholesky_factors_singular_matrices(matrix):
-    factor = pivoted_cholesky(matrix)
+def test_semidefinite_cholesky_factors_singular_matrices(matrix):
+    factor = semidefinite_cholesky(matrix)
     np.testing.assert_allclose(factor @ factor.T, matrix, atol=1e-12)
+
+
+def test_the_factor_moves_continuously_with_the_matrix():
+    # A grid over one correlation, as a sweep runs it: with the same normal draws z, factor
+    # i of two neighbouring points is row_i(A)·z and row_i(A')·z, correlated by the cosine of
+    # the rows. A pivot order picked from the values swapped which draw fed which factor
+    # between 0.30 and 0.32 here (cosines of about 0.2).
+    def matrix(x):
+        return np.array([[1.0, x, 0.3], [x, 1.0, 0.2], [0.3, 0.2, 1.0]])
+
+    grid = np.linspace(0.26, 0.34, 9)
+    factors = [semidefinite_cholesky(matrix(x)) for x in grid]
+    for a, b in itertools.pairwise(factors):
+        cosines = np.sum(a * b, axis=1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+        assert cosines.min() > 0.999
+    for x, factor in zip(grid, factors, strict=True):
+        np.testing.assert_allclose(factor @ factor.T, matrix(x), atol=1e-14)
+
+
+def test_a_nearly_singular_matrix_is_factored_within_the_root_of_the_tolerance():
+    rho = 1.0 - 1e-13  # a and b all but equal: b adds no column of its own
+    matrix = np.array([[1.0, rho, 0.3], [rho, 1.0, 0.3], [0.3, 0.3, 1.0]])
+    factor = semidefinite_cholesky(matrix)
+    assert np.count_nonzero(np.abs(factor).sum(axis=0)) == 2
+    np.testing.assert_allclose(factor @ factor.T, matrix, atol=1e-6)
 
 
 def test_factor_draws_have_the_correlation_matrix():
