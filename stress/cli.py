@@ -246,7 +246,8 @@ def correlations_show(
     scenario: ScenarioArg,
     set_: SetOption = None,
     plot: Annotated[
-        Path | None, typer.Option(help="Write heat maps as PNG (needs the plot extra).")
+        Path | None,
+        typer.Option(help="Write heat maps as PNG, PDF or SVG (needs the plot extra)."),
     ] = None,
     obligors: Annotated[
         str | None, typer.Option(help="Comma-separated obligors to compare pairwise.")
@@ -254,16 +255,25 @@ def correlations_show(
     out: Annotated[
         Path | None, typer.Option(help="Also write every matrix, long form, as Parquet.")
     ] = None,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace --out.")] = False,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace --out and --plot.")
+    ] = False,
 ) -> None:
     """Factor matrix, eigenvalues, and the correlations it implies between classes."""
     from stress.tuning import (
+        check_plot_path,
         correlation_report,
         plot_correlation,
+        refuse_existing,
         render_correlation_report,
         write_correlation_report,
     )
 
+    # Both outputs refused, if at all, before either is written.
+    if plot is not None:
+        check_plot_path(plot, overwrite)
+    if out is not None:
+        refuse_existing([out], overwrite)
     loaded = _load_for_inspection(scenario, set_ or [])
     names = [o.strip() for o in obligors.split(",") if o.strip()] if obligors else []
     report = correlation_report(loaded, names)
@@ -387,7 +397,11 @@ def correlations_calibrate(
         note = "" if row["met"] else "   NOT MET within aᵀRa ≤ 0.99"
         typer.echo(f"{pair:<44}{row['target']:>10.4f}{row['achieved']:>10.4f}{note}")
     for group, factor in outcome.multipliers.items():
-        typer.echo(f"loadings of {group} scaled by {factor:.6g}")
+        others = outcome.elsewhere[group]
+        note = f" ({others} of its names follow a later target)" if others else ""
+        typer.echo(f"loadings of {group} scaled by {factor:.6g}{note}")
+    for group in outcome.shadowed:
+        typer.echo(f"{group}: no names of its own to scale (each follows a later target)")
     typer.echo(f"calibrated scenario: {outcome.scenario_path}")
 
 

@@ -30,6 +30,7 @@ from stress.correlation import (
 )
 from stress.exceptions import OptionError, OutputError
 from stress.scenario import (
+    ID_PATTERN,
     Scenario,
     read_scenario_data,
     validate_data,
@@ -163,6 +164,9 @@ def correlation_report(scenario: Scenario, obligors: Sequence[str] = ()) -> Corr
     unknown = [o for o in obligors if o not in model.obligors]
     if unknown:
         raise OptionError(f"--obligors: unknown obligor {unknown[0]!r}")
+    repeated = [o for k, o in enumerate(obligors) if o in obligors[:k]]
+    if repeated:
+        raise OptionError(f"--obligors: {repeated[0]!r} is listed twice")
     if obligors:
         rows = np.array(
             [
@@ -197,7 +201,7 @@ def correlation_report(scenario: Scenario, obligors: Sequence[str] = ()) -> Corr
 
 def _matrix_text(title: str, names: Sequence[str], matrix: np.ndarray, digits: int = 3) -> str:
     """A labelled matrix; columns are numbered because long names do not fit above them."""
-    width = max(8, *(len(n) for n in names)) + 5
+    width = max([8, *(len(n) for n in names)]) + 5
     cell = digits + 5
     lines = [title, " " * width + "".join(f"{j + 1:>{cell}}" for j in range(len(names)))]
     for i, (name, row) in enumerate(zip(names, matrix, strict=True)):
@@ -257,7 +261,7 @@ REPORT_SCHEMA = pa.schema(
 
 def write_correlation_report(report: CorrelationReport, path: Path, overwrite: bool) -> None:
     """Every matrix of the report in long form: matrix, first, second, value."""
-    _refuse_existing([Path(path)], overwrite)
+    refuse_existing([Path(path)], overwrite)
     panels = [
         ("factor", report.factor_names, report.matrix),
         ("class_asset", report.classes, report.asset),
@@ -285,8 +289,22 @@ def write_correlation_report(report: CorrelationReport, path: Path, overwrite: b
     sio.write_parquet(pa.Table.from_pylist(rows, schema=REPORT_SCHEMA), Path(path))
 
 
+PLOT_FORMATS = (".png", ".pdf", ".svg")
+
+
+def check_plot_path(path: Path, overwrite: bool) -> None:
+    """Refuse a --plot path before anything is written: a format matplotlib is not asked
+    for, or a file that exists without ``overwrite``."""
+    if Path(path).suffix.lower() not in PLOT_FORMATS:
+        raise OptionError(
+            f"--plot: the file name ends in one of {', '.join(PLOT_FORMATS)} (got {str(path)!r})"
+        )
+    refuse_existing([Path(path)], overwrite)
+
+
 def plot_correlation(report: CorrelationReport, path: Path) -> None:
-    """Heat maps of the factor matrix and the class default correlations, as PNG."""
+    """Heat maps of the factor matrix and the class default correlations (PNG, PDF or SVG by
+    the file name; ``check_plot_path`` first). A panel with nothing in it is left out."""
     try:
         import matplotlib
 
@@ -294,13 +312,20 @@ def plot_correlation(report: CorrelationReport, path: Path) -> None:
         import matplotlib.pyplot as plt
     except ImportError:
         raise OptionError("--plot needs matplotlib: pip install 'ai-stress[plot]'") from None
-    figure, axes = plt.subplots(1, 2, figsize=(14, 6), layout="constrained")
     panels = [
-        (axes[0], report.matrix, report.factor_names, "Factor correlation"),
-        (axes[1], report.default, report.classes, "Implied default correlation (classes)"),
+        (matrix, names, title)
+        for matrix, names, title in (
+            (report.matrix, report.factor_names, "Factor correlation"),
+            (report.default, report.classes, "Implied default correlation (classes)"),
+        )
+        if names
     ]
-    for axis, matrix, names, title in panels:
-        limit = max(1e-12, float(np.nanmax(np.abs(matrix))))
+    figure, axes = plt.subplots(
+        1, len(panels), figsize=(7 * len(panels), 6), layout="constrained", squeeze=False
+    )
+    for axis, (matrix, names, title) in zip(axes[0], panels, strict=True):
+        finite = np.abs(matrix[np.isfinite(matrix)])
+        limit = max(1e-12, float(finite.max())) if finite.size else 1.0
         image = axis.imshow(matrix, cmap="RdBu_r", vmin=-limit, vmax=limit)
         axis.set_xticks(range(len(names)), names, rotation=60, ha="right", fontsize=8)
         axis.set_yticks(range(len(names)), names, fontsize=8)
@@ -328,8 +353,11 @@ class RepairOutcome:
     audit: list[dict[str, Any]]
 
 
-def _refuse_existing(paths: Sequence[Path], overwrite: bool) -> None:
-    for path in paths:
+def refuse_existing(paths: Sequence[Path], overwrite: bool) -> None:
+    """Refuse output files that exist (unless ``overwrite``) or are directories."""
+    for path in map(Path, paths):
+        if path.is_dir():
+            raise OutputError(f"{path}: is a directory; name a file to write")
         if path.exists() and not overwrite:
             raise OutputError(f"{path}: exists; pass --overwrite to replace it")
 
@@ -390,7 +418,7 @@ def repair_scenario_file(
     """
     out_path = Path(out)
     audit_path = out_path.with_name(out_path.stem + ".audit.parquet")
-    _refuse_existing([out_path, audit_path], overwrite)
+    refuse_existing([out_path, audit_path], overwrite)
     path, data, _ = read_scenario_data(scenario, overrides)
     names, raw = written_correlation(data, str(path))
     mask = np.zeros_like(raw, dtype=bool)
@@ -439,13 +467,29 @@ class FitOutcome:
     result: Any
 
 
+def _series_names(path: Path, names: Sequence[str]) -> list[str]:
+    """The columns' names as factor ids: each an id, each once."""
+    for name in names:
+        if not ID_PATTERN.match(name):
+            raise OptionError(
+                f"{path}: column {name!r}: factor names use letters, digits, '_' and '-' only"
+            )
+    repeated = [n for k, n in enumerate(names) if n in names[:k]]
+    if repeated:
+        raise OptionError(f"{path}: column {repeated[0]!r} appears twice")
+    return list(names)
+
+
 def read_series(path: Path) -> tuple[list[str], np.ndarray]:
     """Factor time series from CSV (header row of factor names) or Parquet (one column each)."""
     if not path.is_file():
         raise OptionError(f"{path}: no such file")
     if path.suffix.lower() in (".parquet", ".pq"):
-        table = pq.read_table(path)
-        names = table.column_names
+        try:
+            table = pq.read_table(path)
+        except (OSError, ValueError) as err:  # pyarrow's ArrowInvalid is a ValueError
+            raise OptionError(f"{path}: not a readable Parquet file ({err})") from None
+        names = _series_names(path, table.column_names)
         columns = []
         for name in names:
             column = table.column(name)
@@ -453,11 +497,18 @@ def read_series(path: Path) -> tuple[list[str], np.ndarray]:
                 raise OptionError(f"{path}: column {name!r} is not numeric ({column.type})")
             columns.append(column.cast(pa.float64()).fill_null(float("nan")).to_numpy())
         return names, np.column_stack(columns) if columns else np.empty((0, 0))
-    with path.open(newline="", encoding="utf-8") as handle:
-        rows = list(csv.reader(handle))
+    try:
+        # utf-8-sig: spreadsheet programs start their CSV with a byte-order mark.
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            rows = list(csv.reader(handle))
+    except UnicodeDecodeError as err:
+        raise OptionError(
+            f"{path}: not valid UTF-8 (CSV files are read as UTF-8): byte {err.start} is "
+            f"0x{err.object[err.start]:02x}"
+        ) from None
     if len(rows) < 2:
         raise OptionError(f"{path}: needs a header row of factor names and data rows")
-    names = [n.strip() for n in rows[0]]
+    names = _series_names(path, [n.strip() for n in rows[0]])
     values = np.full((len(rows) - 1, len(names)), np.nan)
     for r, row in enumerate(rows[1:], start=2):
         if len(row) != len(names):
@@ -491,7 +542,7 @@ def fit_file(
     """
     out_path = Path(out)
     estimates_path = out_path.with_name(out_path.stem + ".estimates.parquet")
-    _refuse_existing([out_path, estimates_path], overwrite)
+    refuse_existing([out_path, estimates_path], overwrite)
     names, values = read_series(Path(data))
     result = fit_correlation(values, method=method, shrinkage=shrinkage)
     rows = []
@@ -552,7 +603,9 @@ class CalibrationOutcome:
     scenario_path: Path
     kind: str
     rows: list[dict[str, Any]]  # first, second, target, achieved, met
-    multipliers: dict[str, float]
+    multipliers: dict[str, float]  # each group's multiplier of its own names' loadings
+    elsewhere: dict[str, int]  # per group in multipliers, its names that follow later ones
+    shadowed: list[str]  # groups whose names all follow other targets: no multiplier
 
 
 def parse_targets(texts: Sequence[str]) -> list[Target]:
@@ -580,21 +633,36 @@ def _members(data: Mapping[str, Any], group: str) -> list[tuple[str, str]]:
     if group in data.get("obligors", {}):
         return [("obligors", group)]
     members: list[tuple[str, str]] = []
+    in_class = False
     for exposure in data.get("exposures", {}).values():
-        if exposure.get("class") == group:
-            key = (
-                ("obligors", exposure["obligor"])
-                if "obligor" in exposure
-                else ("pools", exposure["pool"])
-            )
-            if key not in members:
+        if exposure.get("class") != group:
+            continue
+        in_class = True
+        # Lines to institutions and holdings of vehicles default with their borrower, not
+        # with loadings of their own: nothing of theirs to scale.
+        for table, field in (("obligors", "obligor"), ("pools", "pool")):
+            key = (table, exposure.get(field))
+            if key[1] is not None and key not in members:
                 members.append(key)
     if not members:
+        if in_class:
+            raise OptionError(
+                f"--target: class {group!r} has no exposures on obligors or pools, whose "
+                "loadings calibrate scales"
+            )
         raise OptionError(f"--target: {group!r} is neither an obligor nor an exposure class")
     return members
 
 
+def _owned_members(groups: dict[str, list]) -> dict[str, list]:
+    """Each obligor or pool under the last group that names it (``groups`` in order: classes
+    first, obligors last), so that every name is scaled once, by one multiplier."""
+    owner = {member: group for group, members in groups.items() for member in members}
+    return {g: [m for m in members if owner[m] == g] for g, members in groups.items()}
+
+
 def _scaled(data: Mapping[str, Any], groups: dict[str, list], multipliers: np.ndarray) -> dict:
+    """``data`` with each group's own members' loadings times its multiplier."""
     result = copy.deepcopy(dict(data))
     for (_, members), factor in zip(groups.items(), multipliers, strict=True):
         for table, key in members:
@@ -623,15 +691,26 @@ def calibrate_file(
     if kind not in ("default", "asset"):
         raise OptionError(f"--kind: must be default or asset (got {kind!r})")
     out_path = Path(out)
-    _refuse_existing([out_path], overwrite)
+    refuse_existing([out_path], overwrite)
     path, data, _ = read_scenario_data(scenario, overrides)
     base = validate_data(data, source=str(path))
     wanted = parse_targets(targets)
+    for t in wanted:
+        if t.first == t.second and t.first in data.get("obligors", {}):
+            raise OptionError(
+                f"--target {t.first}:{t.second}: an obligor's correlation with itself is 1 "
+                "(a class with itself is the average over pairs of its distinct names)"
+            )
     # Classes first, obligors last: an obligor with a target of its own keeps its own
-    # multiplier even when a class target covers it too.
+    # multiplier even when a class target covers it too; a name in two classes follows the
+    # later. A group left with no name of its own has no multiplier (``shadowed``).
     named = [g for t in wanted for g in (t.first, t.second)]
     order = sorted(dict.fromkeys(named), key=lambda g: g in data.get("obligors", {}))
-    groups = {g: _members(data, g) for g in order}
+    named_members = {g: _members(data, g) for g in order}
+    owned = _owned_members(named_members)
+    groups = {g: members for g, members in owned.items() if members}
+    shadowed = [g for g, members in owned.items() if not members]
+    elsewhere = {g: len(named_members[g]) - len(members) for g, members in groups.items()}
     matrix = base.correlation
     names = base.factor_names
     upper = []
@@ -702,4 +781,6 @@ def calibrate_file(
         kind=kind,
         rows=rows,
         multipliers={g: float(m) for g, m in zip(groups, fit.x, strict=True)},
+        elsewhere=elsewhere,
+        shadowed=shadowed,
     )

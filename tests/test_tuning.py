@@ -287,6 +287,8 @@ def test_calibrate_rejects_bad_targets(tmp_path: Path):
         ("nobody:ai_lab_a=0.1", "'nobody' is neither an obligor nor an exposure class"),
         ("neocloud_a:gpu_backed_loan=0.1", "pair two obligors or two classes"),
         ("neocloud_a:ai_lab_a=1.5", "must be in (-1, 1)"),
+        ("neocloud_a:neocloud_a=0.1", "an obligor's correlation with itself is 1"),
+        ("bank_line:gpu_backed_loan=0.1", "class 'bank_line' has no exposures on obligors"),
     ]:
         result = runner.invoke(
             app, ["correlations", "calibrate", "baseline", "--out", out, "--target", target]
@@ -301,3 +303,111 @@ def test_show_plots_heat_maps(tmp_path: Path):
     result = runner.invoke(app, ["correlations", "show", "baseline", "--plot", str(png)])
     assert result.exit_code == 0, result.output
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_calibrate_names_what_each_multiplier_scales(tmp_path: Path):
+    # neocloud_high_yield's names also lend GPU-backed loans: they follow their own class's
+    # target (the later one), and the GPU class's multiplier scales its other names only.
+    out = tmp_path / "c.toml"
+    args = ["correlations", "calibrate", "baseline", "--out", str(out)]
+    args += ["--target", "gpu_backed_loan:neocloud_high_yield=0.25"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert any(
+        line.startswith("loadings of gpu_backed_loan scaled by")
+        and "of its names follow a later target" in line
+        for line in lines
+    ), result.output
+    # A class all of whose names have targets of their own has no multiplier to print.
+    shadowed = runner.invoke(
+        app,
+        [
+            *args[:-2],
+            "--target",
+            "neocloud_high_yield:neocloud_high_yield=0.2",
+            "--target",
+            "neocloud_a:neocloud_b=0.1",
+            "--target",
+            "neocloud_c:ai_lab_a=0.1",
+            "--target",
+            "ai_lab_b:neocloud_a=0.1",
+            "--overwrite",
+        ],
+    )
+    assert shadowed.exit_code == 0, shadowed.output
+    assert "neocloud_high_yield: no names of its own to scale" in shadowed.output
+
+
+def test_show_with_no_exposures_on_obligors_or_pools(tmp_path: Path):
+    # A vehicle leased to an obligor: a valid book, but no exposure with loadings of its own.
+    path = tmp_path / "vehicle.toml"
+    path.write_text(
+        'name = "vehicle"\n[factors.a]\n[obligors.o1]\npd = 0.05\nloadings = { a = 0.5 }\n'
+        '[vehicles.v]\nasset_value = 100.0\nlessee = "o1"\n[vehicles.v.recovery]\n'
+        'base = 0.5\n[vehicles.v.tranches.eq]\nclass = "spv_equity"\nattach = 0.0\n'
+        "detach = 1.0\n"
+    )
+    result = runner.invoke(app, ["correlations", "show", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "Traceback" not in result.output
+
+
+def test_show_refuses_its_outputs_before_writing_either(tmp_path: Path):
+    png, table = tmp_path / "heat.png", tmp_path / "m.parquet"
+    png.write_text("precious")
+    show = ["correlations", "show", "baseline", "--plot", str(png), "--out", str(table)]
+    result = runner.invoke(app, show)
+    assert result.exit_code == 1
+    assert f"{png}: exists; pass --overwrite to replace it" in result.output
+    assert png.read_text() == "precious" and not table.exists()
+    text = tmp_path / "heat.txt"
+    result = runner.invoke(app, ["correlations", "show", "baseline", "--plot", str(text)])
+    assert result.exit_code == 1
+    assert "--plot: the file name ends in one of .png, .pdf, .svg" in result.output
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    result = runner.invoke(
+        app, ["correlations", "show", "baseline", "--out", str(folder), "--overwrite"]
+    )
+    assert result.exit_code == 1 and f"{folder}: is a directory" in result.output
+    result = runner.invoke(
+        app, ["correlations", "show", "baseline", "--obligors", "ai_lab_a,neocloud_a,ai_lab_a"]
+    )
+    assert result.exit_code == 1 and "'ai_lab_a' is listed twice" in result.output
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"a,a,b\n1,2,3\n2,3,1\n", "column 'a' appears twice"),
+        (b"a,,b\n1,2,3\n2,3,1\n", "column '': factor names use letters, digits"),
+        (b"a,b c\n1,2\n2,3\n", "column 'b c': factor names use letters, digits"),
+        (b"a,b\n1,\xe9\n", "not valid UTF-8 (CSV files are read as UTF-8): byte 6 is 0xe9"),
+    ],
+)
+def test_fit_refuses_columns_that_cannot_be_factors(tmp_path: Path, content, message):
+    csv = tmp_path / "series.csv"
+    csv.write_bytes(content)
+    result = runner.invoke(app, ["correlations", "fit", str(csv), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 1
+    assert f"{csv}: {message}" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_fit_reads_a_csv_with_a_byte_order_mark_and_refuses_a_broken_parquet(tmp_path: Path):
+    rng = np.random.default_rng(3)
+    rows = "\n".join(",".join(f"{v:.6f}" for v in row) for row in rng.normal(size=(50, 2)))
+    csv = tmp_path / "excel.csv"
+    csv.write_bytes("\ufeffai_demand,gpu_value\n".encode() + rows.encode() + b"\n")
+    out = tmp_path / "fit.toml"
+    result = runner.invoke(app, ["correlations", "fit", str(csv), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "ai_demand" in tomllib.loads(out.read_text())["correlations"]
+    broken = tmp_path / "broken.parquet"
+    broken.write_text("not parquet")
+    result = runner.invoke(
+        app, ["correlations", "fit", str(broken), "--out", str(tmp_path / "o.toml")]
+    )
+    assert result.exit_code == 1
+    assert f"{broken}: not a readable Parquet file" in result.output
