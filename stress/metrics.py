@@ -241,7 +241,7 @@ class LossAccumulator:
                     "metric": "el",
                     "level": None,
                     "value": float(self.mean[s]),
-                    "std_error": float(el_se[s]),
+                    "std_error": float(el_se[s]) if n > 1 else None,  # none from one path
                 }
             )
             rows.append(
@@ -311,7 +311,7 @@ def probability_rows(
                 "metric": metric,
                 "level": None,
                 "value": p,
-                "std_error": math.sqrt(p * (1.0 - p) / n),
+                "std_error": math.sqrt(p * (1.0 - p) / n) if n > 1 else None,
             }
         )
     return rows
@@ -390,7 +390,7 @@ def mean_rows(scope: str, names: Sequence[str], sums, squares, n: int, metric: s
             "metric": metric,
             "level": None,
             "value": float(m),
-            "std_error": math.sqrt(v / n),
+            "std_error": math.sqrt(v / n) if n > 1 else None,
         }
         for name, m, v in zip(names, mean, variance, strict=True)
     ]

@@ -253,8 +253,8 @@ def system_lines(summary: RunSummary) -> list[str]:
         f"{with_error(amplification, 'no first-round loss on any path')} in the mean, "
         f"{with_error(tail, 'no first-round loss in the tail')} at ES "
         f"{_level_name(tail_level)}.",
-        f"Expected defaulting institutions per path: {defaults['value']:.4g} ± "
-        f"{defaults['std_error']:.2g}; P(at least k default): "
+        f"Expected defaulting institutions per path: {with_error(defaults, 'no paths')}; "
+        "P(at least k default): "
         + (", ".join(at_least) if at_least else "none default on any path")
         + ".",
         *bound,

@@ -330,6 +330,9 @@ def read_block_losses(out_dir: Path, portfolio: Portfolio, name: str) -> np.ndar
 def reproduce_command(
     argument: str, options: RunOptions, overrides: Sequence[str], out: Path, flags: list[str]
 ) -> str:
+    """The command that runs the same paths again: into ``<out>-reproduced`` beside ``out``
+    (``out`` itself holds the run it describes), with absolute paths, so that it works as
+    printed from any directory."""
     words = [
         "ai-stress",
         "run",
@@ -344,7 +347,7 @@ def reproduce_command(
     words += flags
     for assignment in overrides:
         words += ["--set", assignment]
-    words += ["--out", str(out)]
+    words += ["--out", f"{Path(out).absolute()}-reproduced"]
     return shlex.join(words)
 
 
@@ -413,7 +416,8 @@ def run_scenario(
     blocks = plan_blocks(options.paths, options.block_size)
     prepare_output(out_dir, overwrite)
 
-    argument = str(scenario) if str(scenario) in shipped_scenarios() else loaded.source
+    shipped = str(scenario) in shipped_scenarios()
+    argument = str(scenario) if shipped else str(Path(loaded.source).absolute())
     flags = (["--kernel", kernel] if kernel != "fast" else []) + (
         ["--repair-correlations"] if repair_correlations else []
     )

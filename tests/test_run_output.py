@@ -140,6 +140,33 @@ def test_one_thread_equals_two_bit_for_bit(tmp_path: Path, kernel):
     assert resolved[0] == resolved[1]
 
 
+def test_the_printed_command_reproduces_the_run_from_anywhere(
+    small_file: Path, tmp_path: Path, monkeypatch
+):
+    import shlex
+
+    # Started from the scenario's folder with relative paths; the command is run as printed
+    # from elsewhere, and writes beside the run rather than over it.
+    monkeypatch.chdir(small_file.parent)
+    args = ["run", small_file.name, "--out", "rel", "--paths", "3000", "--block-size", "1000"]
+    assert runner.invoke(app, [*args, "--set", "simulation.seed=7"]).exit_code == 0
+    command = json.loads((small_file.parent / "rel" / "manifest.json").read_text())["command"]
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    words = shlex.split(command)
+    assert words[:2] == ["ai-stress", "run"] and Path(words[2]).is_absolute()
+    again = runner.invoke(app, words[1:])
+    assert again.exit_code == 0, again.output
+    run, rerun = small_file.parent / "rel", Path(f"{small_file.parent / 'rel'}-reproduced")
+    for name in (
+        "summary.parquet",
+        "paths/part-000002.parquet",
+        "institutions/part-000000.parquet",
+    ):
+        assert (run / name).read_bytes() == (rerun / name).read_bytes(), name
+
+
 def test_resolved_scenario_reproduces_the_run(finished, tmp_path: Path):
     _, result = finished
     again = _run(result.out / "scenario.toml", tmp_path / "again", threads=1)
@@ -341,3 +368,15 @@ def test_report_errors(tmp_path: Path):
         (tmp_path / "empty" / "manifest.json").write_text(text)
         tampered = runner.invoke(app, ["report", str(tmp_path / "empty")])
         assert tampered.exit_code == 1 and message in tampered.output, tampered.output
+
+
+def test_one_path_has_no_standard_errors(small_file: Path, tmp_path: Path):
+    # One draw says nothing about the spread of the estimator: no error, rather than ± 0.
+    out = tmp_path / "one"
+    _run(small_file, out, paths=1, threads=1)
+    rows = pq.read_table(out / "summary.parquet").to_pylist()
+    assert all(row["std_error"] is None for row in rows)
+    for fmt in ("table", "markdown", "json"):
+        shown = runner.invoke(app, ["report", str(out), "--format", fmt])
+        assert shown.exit_code == 0, shown.output
+        assert "± 0 " not in shown.output and "± 0\n" not in shown.output
