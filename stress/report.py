@@ -322,20 +322,39 @@ def render_json(summary: RunSummary) -> str:
 
 def print_table(summary: RunSummary) -> None:
     """Print rich tables to the terminal (plain text when not a terminal)."""
-    from rich.table import Table
-
     console = _console(200)
     for i, line in enumerate(_heading(summary)):
         console.print(line, style="bold" if i == 0 else None, markup=False, highlight=False)
     for title, header, body in _tables(summary):
-        table = Table(title=title, title_justify="left", show_lines=False)
-        for j, column in enumerate(header):
-            table.add_column(column, justify="left" if j == 0 else "right", no_wrap=j == 0)
-        for row in body:
-            table.add_row(*row)
-        console.print(table)
+        _print_fitted(console, title, header, body)
     for line in system_lines(summary):
         console.print(line, markup=False, highlight=False)
+
+
+def _print_fitted(console, title: str, header: list[str], body: list[list[str]]) -> None:
+    """A table whose first column names the rows, cut into as many tables as it takes to fit
+    the console's width, each repeating the names: no cell is ever cut short."""
+    from rich.table import Table
+
+    def width(j: int) -> int:  # a column's natural width, with its padding and border
+        return max(len(text) for text in [header[j], *(row[j] for row in body)]) + 3
+
+    groups: list[list[int]] = [[]]
+    used = width(0) + 1
+    for j in range(1, len(header)):
+        if groups[-1] and used + width(j) > console.width:
+            groups.append([])
+            used = width(0) + 1
+        groups[-1].append(j)
+        used += width(j)
+    for k, group in enumerate(groups):
+        name = title if k == 0 else f"{title} (continued)"
+        table = Table(title=name, title_justify="left", show_lines=False)
+        for j in [0, *group]:
+            table.add_column(header[j], justify="left" if j == 0 else "right", no_wrap=True)
+        for row in body:
+            table.add_row(*(row[j] for j in [0, *group]))
+        console.print(table)
 
 
 def sweep_table(folder: Path) -> tuple[dict[str, Any], list[str], list[list[str]], list[dict]]:
@@ -394,16 +413,10 @@ def render_sweep(folder: Path, fmt: Format) -> str | None:
         lines.append("|" + "|".join(["---:"] * len(header)) + "|")
         lines += ["| " + " | ".join(row) + " |" for row in body]
         return "\n".join(lines) + "\n"
-    from rich.table import Table
 
     console = _console(250)
     console.print(title, style="bold", markup=False, highlight=False)
-    table = Table(title="Sensitivity (value ± standard error)", title_justify="left")
-    for column in header:
-        table.add_column(column, justify="right")
-    for row in body:
-        table.add_row(*row)
-    console.print(table)
+    _print_fitted(console, "Sensitivity (value ± standard error)", header, body)
     return None
 
 

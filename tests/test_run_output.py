@@ -380,3 +380,26 @@ def test_one_path_has_no_standard_errors(small_file: Path, tmp_path: Path):
         shown = runner.invoke(app, ["report", str(out), "--format", fmt])
         assert shown.exit_code == 0, shown.output
         assert "± 0 " not in shown.output and "± 0\n" not in shown.output
+
+
+def test_a_narrow_terminal_gets_every_digit(finished):
+    # Tables wider than the terminal are cut into several, each repeating the row names,
+    # instead of cells shortened to an ellipsis.
+    import io
+
+    from rich.console import Console
+
+    from stress.report import _print_fitted, _tables, load_run
+
+    summary = load_run(finished[1].out)
+    for width in (60, 80, 200):
+        buffer = io.StringIO()
+        console = Console(file=buffer, width=width, color_system=None)
+        for title, header, body in _tables(summary):
+            _print_fitted(console, title, header, body)
+            text = buffer.getvalue()
+            assert "…" not in text
+            assert max(len(line) for line in text.splitlines()) <= width
+            for row in body:
+                for cell in row:
+                    assert cell in text, (title, cell, width)
