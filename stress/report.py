@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -71,15 +72,25 @@ MANIFEST_KEYS = (
 )
 
 
-def read_manifest(path: Path) -> dict[str, Any]:
-    """The JSON object in ``path`` (a run's or a sweep's manifest); anything else refused
-    with a clear error."""
+def completed_manifest(folder: Path, name: str, what: str, keys: Sequence[str]) -> dict[str, Any]:
+    """The manifest ``name`` of a completed run or sweep (``what``) in ``folder``, with
+    ``keys``; anything else refused with a clear error."""
+    path = folder / name
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise RunDirError(f"{path}: cannot be read ({err})") from None
     if not isinstance(manifest, dict):
         raise RunDirError(f"{path}: not an ai-stress manifest (not a JSON object)")
+    status = manifest.get("status")
+    if status != "complete":
+        detail = f": {manifest['error']}" if manifest.get("error") else ""
+        raise RunDirError(f"{folder}: the {what} did not complete (status {status!r}{detail})")
+    missing = [key for key in keys if key not in manifest]
+    if missing:
+        raise RunDirError(
+            f"{path}: not a complete ai-stress manifest (missing {', '.join(missing)})"
+        )
     return manifest
 
 
@@ -91,16 +102,7 @@ def load_run(run_dir: str | Path) -> RunSummary:
         raise RunDirError(f"{folder}: no such run directory")
     if not manifest_path.is_file():
         raise RunDirError(f"{folder}: no manifest.json, so not a finished ai-stress run")
-    manifest = read_manifest(manifest_path)
-    status = manifest.get("status")
-    if status != "complete":
-        detail = f": {manifest['error']}" if manifest.get("error") else ""
-        raise RunDirError(f"{folder}: the run did not complete (status {status!r}{detail})")
-    missing = [key for key in MANIFEST_KEYS if key not in manifest]
-    if missing:
-        raise RunDirError(
-            f"{manifest_path}: not a complete ai-stress manifest (missing {', '.join(missing)})"
-        )
+    manifest = completed_manifest(folder, "manifest.json", "run", MANIFEST_KEYS)
     try:
         rows = pq.read_table(folder / "summary.parquet").to_pylist()
     except (OSError, ValueError) as err:

@@ -168,34 +168,44 @@ def written_manifest(path: Path, keys: Sequence[str]) -> bool:
     return isinstance(data, dict) and all(key in data for key in keys)
 
 
-def run_foreign(folder: Path) -> list[str]:
-    """What in ``folder`` an ai-stress run did not write, as relative paths.
-
-    Everything, when ``manifest.json`` is not one ai-stress wrote (a run writes it before
-    any part, as "running"); otherwise any entry that is not the run's files, its datasets'
-    block parts, or a temporary file; symbolic links included, which ai-stress never makes.
-    """
+def output_foreign(
+    folder: Path, manifest: str, keys: Sequence[str], own: Callable[[Path], list[str]]
+) -> list[str]:
+    """What in ``folder`` ai-stress did not write, as relative paths: everything when
+    ``manifest`` is not one ai-stress wrote (it writes it first, as "running"); otherwise the
+    symbolic links (ai-stress makes none) and what ``own(entry)`` lists of each other entry
+    that is not a temporary file."""
     entries = sorted(folder.iterdir())
-    if not written_manifest(folder / "manifest.json", RUN_MANIFEST_KEYS):
-        return [f"{e.name} (no manifest.json written by ai-stress)" for e in entries[:1]] + [
+    if not written_manifest(folder / manifest, keys):
+        return [f"{e.name} (no {manifest} written by ai-stress)" for e in entries[:1]] + [
             e.name for e in entries[1:]
         ]
     foreign = []
     for entry in entries:
-        name = entry.name
         if entry.is_symlink():
-            foreign.append(name)
-        elif name in DATASETS and entry.is_dir():
-            foreign += [
-                f"{name}/{part.name}"
-                for part in sorted(entry.iterdir())
-                if part.is_symlink()
-                or not part.is_file()
-                or not (PART.fullmatch(part.name) or is_temporary(part.name))
-            ]
-        elif not (name in RUN_FILES and entry.is_file()) and not is_temporary(name):
-            foreign.append(name)
+            foreign.append(entry.name)
+        elif not is_temporary(entry.name):
+            foreign += own(entry)
     return foreign
+
+
+def run_foreign(folder: Path) -> list[str]:
+    """What in ``folder`` an ai-stress run did not write (:func:`output_foreign`): anything
+    but its manifest, its files and its datasets' block parts."""
+    return output_foreign(folder, "manifest.json", RUN_MANIFEST_KEYS, _run_entry_foreign)
+
+
+def _run_entry_foreign(entry: Path) -> list[str]:
+    name = entry.name
+    if name in DATASETS and entry.is_dir():
+        return [
+            f"{name}/{part.name}"
+            for part in sorted(entry.iterdir())
+            if part.is_symlink()
+            or not part.is_file()
+            or not (PART.fullmatch(part.name) or is_temporary(part.name))
+        ]
+    return [] if name in RUN_FILES and entry.is_file() else [name]
 
 
 def remove_parts_after(out_dir: Path, blocks_done: int) -> None:

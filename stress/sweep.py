@@ -23,14 +23,13 @@ import pyarrow as pa
 from stress import io as sio
 from stress.engine import check_kernel
 from stress.exceptions import OptionError, RunDirError
-from stress.report import read_manifest
+from stress.report import completed_manifest
 from stress.run import (
-    is_temporary,
+    output_foreign,
     prepare_output,
     resolve_options,
     run_foreign,
     run_scenario,
-    written_manifest,
 )
 from stress.scenario import KEY_RULE, load_scenario, split_assignment
 
@@ -207,24 +206,16 @@ def run_sweep(
 
 
 def sweep_foreign(folder: Path) -> list[str]:
-    """What in ``folder`` an ai-stress sweep did not write (``stress.run.run_foreign``): its
-    manifest, its points table, and point directories each holding a run."""
-    entries = sorted(folder.iterdir())
-    if not written_manifest(folder / SWEEP_MANIFEST, SWEEP_MANIFEST_KEYS):
-        return [f"{e.name} (no {SWEEP_MANIFEST} written by ai-stress)" for e in entries[:1]] + [
-            e.name for e in entries[1:]
-        ]
-    foreign = []
-    for entry in entries:
-        name = entry.name
-        if entry.is_symlink():
-            foreign.append(name)
-        elif name.startswith("point=") and entry.is_dir():
-            foreign += [f"{name}/{other}" for other in run_foreign(entry)]
-        elif not (name in (SWEEP_MANIFEST, POINTS_TABLE) and entry.is_file()):
-            if not is_temporary(name):
-                foreign.append(name)
-    return foreign
+    """What in ``folder`` an ai-stress sweep did not write (``stress.run.output_foreign``):
+    anything but its manifest, its points table, and point directories each holding a run."""
+    return output_foreign(folder, SWEEP_MANIFEST, SWEEP_MANIFEST_KEYS, _sweep_entry_foreign)
+
+
+def _sweep_entry_foreign(entry: Path) -> list[str]:
+    name = entry.name
+    if name.startswith("point=") and entry.is_dir():
+        return [f"{name}/{other}" for other in run_foreign(entry)]
+    return [] if name in (SWEEP_MANIFEST, POINTS_TABLE) and entry.is_file() else [name]
 
 
 def is_sweep(folder: Path) -> bool:
@@ -233,17 +224,7 @@ def is_sweep(folder: Path) -> bool:
 
 def load_sweep(folder: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """A completed sweep's manifest and points table; anything else refused clearly."""
-    manifest = read_manifest(folder / SWEEP_MANIFEST)
-    status = manifest.get("status")
-    if status != "complete":
-        detail = f": {manifest['error']}" if manifest.get("error") else ""
-        raise RunDirError(f"{folder}: the sweep did not complete (status {status!r}{detail})")
-    missing = [key for key in SWEEP_MANIFEST_KEYS if key not in manifest]
-    if missing:
-        raise RunDirError(
-            f"{folder / SWEEP_MANIFEST}: not a complete ai-stress sweep manifest (missing "
-            f"{', '.join(missing)})"
-        )
+    manifest = completed_manifest(folder, SWEEP_MANIFEST, "sweep", SWEEP_MANIFEST_KEYS)
     try:
         points = sio.read_table_rows(folder / POINTS_TABLE)
     except (OSError, ValueError) as err:

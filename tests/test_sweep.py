@@ -227,7 +227,10 @@ def test_sweep_levels_that_differ_between_points_are_named_per_row(
         ("[1, 2]", "not an ai-stress manifest (not a JSON object)"),
         ('{"status": "comp', "cannot be read"),
         ('{"status": "interrupted", "error": "KeyboardInterrupt: "}', "did not complete"),
-        ('{"status": "complete"}', "not a complete ai-stress sweep manifest (missing scenario"),
+        (
+            '{"status": "complete"}',
+            "sweep.json: not a complete ai-stress manifest (missing scenario",
+        ),
     ],
 )
 def test_report_refuses_a_damaged_or_unfinished_sweep(tmp_path: Path, content, message):
