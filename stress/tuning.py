@@ -7,6 +7,7 @@ mathematics (nearest correlation matrix, implied correlations, estimators) lives
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import csv
 import math
@@ -425,12 +426,15 @@ def repair_scenario_file(
     for text in fixed:
         i, j = _pair(text, names, "--fix")
         mask[i, j] = mask[j, i] = True
-    result = nearest_correlation(
-        raw,
-        weights=_weights(weights, names),
-        fixed=mask if fixed else None,
-        eigen_floor=eigen_floor,
-    )
+    with _named_as(
+        {"weights": "--weight", "eigen_floor": "--eigen-floor", "matrix": f"{path}: correlations"}
+    ):
+        result = nearest_correlation(
+            raw,
+            weights=_weights(weights, names),
+            fixed=mask if fixed else None,
+            eigen_floor=eigen_floor,
+        )
     repaired_data = with_correlations(data, names, result.matrix)
     validate_data(repaired_data, source=str(path))  # the output must run as it is
     rows = audit(names, raw, result.matrix)
@@ -465,6 +469,19 @@ class FitOutcome:
     estimates_path: Path
     factor_names: list[str]
     result: Any
+
+
+@contextlib.contextmanager
+def _named_as(labels: Mapping[str, str]):
+    """Re-word an OptionError of stress.correlation, which names its arguments ("weights:
+    ..."), by what the user gave (``labels``: the option or the file)."""
+    try:
+        yield
+    except OptionError as err:
+        argument, colon, rest = str(err).partition(": ")
+        if colon and argument in labels:
+            raise OptionError(f"{labels[argument]}: {rest}") from None
+        raise
 
 
 def _series_names(path: Path, names: Sequence[str]) -> list[str]:
@@ -544,7 +561,8 @@ def fit_file(
     estimates_path = out_path.with_name(out_path.stem + ".estimates.parquet")
     refuse_existing([out_path, estimates_path], overwrite)
     names, values = read_series(Path(data))
-    result = fit_correlation(values, method=method, shrinkage=shrinkage)
+    with _named_as({"method": "--method", "shrinkage": "--shrinkage", "data": str(data)}):
+        result = fit_correlation(values, method=method, shrinkage=shrinkage)
     rows = []
     for i, first in enumerate(names):
         for j in range(i + 1, len(names)):

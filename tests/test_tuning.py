@@ -411,3 +411,26 @@ def test_fit_reads_a_csv_with_a_byte_order_mark_and_refuses_a_broken_parquet(tmp
     )
     assert result.exit_code == 1
     assert f"{broken}: not a readable Parquet file" in result.output
+
+
+def test_option_errors_name_the_option_or_the_file(tmp_path: Path):
+    scenario = _invalid_matrix_scenario(tmp_path)
+    out = str(tmp_path / "o.toml")
+    for extra, message in [
+        (["--weight", "ai_demand=0"], "--weight: must be positive and finite"),
+        (["--eigen-floor", "2"], "--eigen-floor: must lie in [0, 1)"),
+    ]:
+        result = runner.invoke(app, ["correlations", "repair", str(scenario), "--out", out, *extra])
+        assert result.exit_code == 1 and message in result.output, result.output
+    series = tmp_path / "series.csv"
+    series.write_text("a,b\n1,2\n2,3\n3,1\n4,5\n")
+    constant = tmp_path / "constant.csv"
+    constant.write_text("a,b\n1,2\n1,3\n1,1\n1,5\n")
+    for data, extra, message in [
+        (series, ["--method", "foo"], "--method: must be one of pearson, spearman, kendall"),
+        (series, ["--shrinkage", "foo"], "--shrinkage: must be None or 'ledoit-wolf'"),
+        (constant, [], f"{constant}: column 0 is constant"),
+    ]:
+        result = runner.invoke(app, ["correlations", "fit", str(data), "--out", out, *extra])
+        assert result.exit_code == 1 and message in result.output, result.output
+    assert not (tmp_path / "o.toml").exists()
