@@ -380,10 +380,7 @@ def sweep_table(folder: Path) -> tuple[dict[str, Any], list[str], list[list[str]
             header = ["point", *keys] + ([] if common else ["level"])
             header += ["system EL", f"system VaR{at}", f"system ES{at}"]
             header += [f"{name} ES{at}" for name in institutions]
-        if not common:
-            keys_and_level = [*[point[k] for k in keys], _level_name(top)]
-        else:
-            keys_and_level = [point[k] for k in keys]
+        keys_and_level = [point[k] for k in keys] + ([] if common else [_level_name(top)])
         cells = [
             summary.get("system", "system", "el"),
             summary.get("system", "system", "var", top),

@@ -381,6 +381,21 @@ def resolve_scenario_path(name_or_path: str | Path, relative_to: Path | None = N
     )
 
 
+def not_utf8(err: UnicodeDecodeError, rule: str) -> str:
+    """What is wrong with a file that is not UTF-8, at the first byte that is not."""
+    return f"not valid UTF-8 ({rule}): byte {err.start} is {err.object[err.start]:#04x}"
+
+
+def first_repeat(names: Sequence[str]) -> str | None:
+    """The first name that appears a second time in ``names``, if any."""
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            return name
+        seen.add(name)
+    return None
+
+
 def read_toml(path: Path) -> dict[str, Any]:
     try:
         with path.open("rb") as handle:
@@ -388,8 +403,7 @@ def read_toml(path: Path) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as err:
         raise ScenarioError(str(path), [problem("", f"not valid TOML: {err}")]) from None
     except UnicodeDecodeError as err:
-        byte = err.object[err.start]
-        message = f"not valid UTF-8 (TOML files are UTF-8): byte {err.start} is {byte:#04x}"
+        message = not_utf8(err, "TOML files are UTF-8")
         raise ScenarioError(str(path), [problem("", message)]) from None
     except OSError as err:
         raise ScenarioError(str(path), [problem("", f"cannot be read: {err.strerror}")]) from None

@@ -33,6 +33,8 @@ from stress.exceptions import OptionError, OutputError
 from stress.scenario import (
     ID_PATTERN,
     Scenario,
+    first_repeat,
+    not_utf8,
     read_scenario_data,
     validate_data,
     with_correlations,
@@ -165,9 +167,9 @@ def correlation_report(scenario: Scenario, obligors: Sequence[str] = ()) -> Corr
     unknown = [o for o in obligors if o not in model.obligors]
     if unknown:
         raise OptionError(f"--obligors: unknown obligor {unknown[0]!r}")
-    repeated = [o for k, o in enumerate(obligors) if o in obligors[:k]]
-    if repeated:
-        raise OptionError(f"--obligors: {repeated[0]!r} is listed twice")
+    repeated = first_repeat(obligors)
+    if repeated is not None:
+        raise OptionError(f"--obligors: {repeated!r} is listed twice")
     if obligors:
         rows = np.array(
             [
@@ -491,9 +493,9 @@ def _series_names(path: Path, names: Sequence[str]) -> list[str]:
             raise OptionError(
                 f"{path}: column {name!r}: factor names use letters, digits, '_' and '-' only"
             )
-    repeated = [n for k, n in enumerate(names) if n in names[:k]]
-    if repeated:
-        raise OptionError(f"{path}: column {repeated[0]!r} appears twice")
+    repeated = first_repeat(names)
+    if repeated is not None:
+        raise OptionError(f"{path}: column {repeated!r} appears twice")
     return list(names)
 
 
@@ -519,10 +521,7 @@ def read_series(path: Path) -> tuple[list[str], np.ndarray]:
         with path.open(newline="", encoding="utf-8-sig") as handle:
             rows = list(csv.reader(handle))
     except UnicodeDecodeError as err:
-        raise OptionError(
-            f"{path}: not valid UTF-8 (CSV files are read as UTF-8): byte {err.start} is "
-            f"0x{err.object[err.start]:02x}"
-        ) from None
+        raise OptionError(f"{path}: {not_utf8(err, 'CSV files are read as UTF-8')}") from None
     if len(rows) < 2:
         raise OptionError(f"{path}: needs a header row of factor names and data rows")
     names = _series_names(path, [n.strip() for n in rows[0]])
